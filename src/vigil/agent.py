@@ -1,0 +1,159 @@
+"""The agent: one asyncio pipeline per node — sensor → identity → detect → respond → record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from vigil.detect.profiles import Deviation, Profile, ProfileBook
+from vigil.errors import truncate
+from vigil.models import Alert, ContainerInfo, Event, Workload, utcnow
+from vigil.record.outputs import Output, emit_all
+from vigil.record.store import Store
+from vigil.respond.responder import Responder
+from vigil.sensor import Sensor, SensorStats
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 1.0
+
+
+class ResolvedIdentity(Protocol):
+    @property
+    def container(self) -> ContainerInfo: ...
+
+    @property
+    def workload(self) -> Workload: ...
+
+
+class Attributor(Protocol):
+    """Identity as the pipeline needs it (vigil.identity.IdentityResolver fits)."""
+
+    def resolve(self, cgroup_id: int, pid: int) -> ResolvedIdentity: ...
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        sensor: Sensor,
+        identity: Attributor,
+        profiles: ProfileBook,
+        responder: Responder,
+        store: Store,
+        outputs: Sequence[Output],
+    ) -> None:
+        self.sensor = sensor
+        self.identity = identity
+        self.profiles = profiles
+        self.responder = responder
+        self.store = store
+        self.outputs = list(outputs)
+        self.started = time.time()
+        self.alerts_emitted = 0
+        self.events_failed = 0
+        self.running = False
+        #: set once the sensor is attached and events flow
+        self.ready = asyncio.Event()
+
+    # -- the pipeline ----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume events until ``stop`` is set or the sensor ends; always flushes on the way out."""
+        flusher = asyncio.create_task(self._flush_periodically())
+        try:
+            async with self.sensor:
+                self.running = True
+                self.ready.set()
+                log.info("sensor %s attached; watching", self.sensor.name)
+                consumer = asyncio.create_task(self._consume())
+                stopper = asyncio.create_task(stop.wait())
+                done, _ = await asyncio.wait(
+                    {consumer, stopper}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in (consumer, stopper):
+                    if task not in done:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+                if consumer in done:
+                    consumer.result()  # re-raise a sensor failure
+        finally:
+            self.running = False
+            self.ready.clear()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            self.flush()
+
+    async def _consume(self) -> None:
+        async for event in self.sensor.events():
+            try:
+                await self.handle(event)
+            except Exception:  # one bad event must never stop the agent
+                self.events_failed += 1
+                log.exception(
+                    "event %s of pid %s could not be handled", event.type, event.process.pid
+                )
+
+    async def handle(self, event: Event) -> list[Alert]:
+        """Attribute, detect, respond and record one event; returns the alerts it raised."""
+        if event.container is None:
+            who = self.identity.resolve(event.cgroup_id, event.process.pid)
+            event = replace(event, container=who.container, workload=who.workload)
+        alerts = [self._alert(deviation) for deviation in self.profiles.observe(event)]
+        for alert in alerts:
+            await self.responder.respond(alert)
+            self._record(alert)
+        return alerts
+
+    def _alert(self, deviation: Deviation) -> Alert:
+        return Alert(
+            id=str(uuid.uuid4()),
+            time=utcnow(),
+            kind="deviation",
+            rule=deviation.rule,
+            severity=deviation.severity,
+            message=deviation.message,
+            mitre=deviation.mitre,
+            event=deviation.event,
+        )
+
+    def _record(self, alert: Alert) -> None:
+        self.alerts_emitted += 1
+        try:
+            self.store.save_alert(alert)
+        except Exception as exc:  # the alert still goes to the outputs below
+            log.error("could not store alert %s: %s", alert.id, truncate(exc, 160))
+        emit_all(self.outputs, alert, log.error)
+
+    # -- persistence -----------------------------------------------------------------------
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            for profile in self.profiles.tick():
+                log.info("profile %s locked after its learning period", profile.key)
+            self.flush()
+
+    def flush(self) -> None:
+        try:
+            self.store.save_profiles(self.profiles.take_dirty())
+        except Exception as exc:
+            log.error("could not save profiles: %s", truncate(exc, 160))
+
+    # -- what the API shows ----------------------------------------------------------------
+    def lock(self, selector: str | None) -> list[Profile]:
+        if selector is None:
+            locked = self.profiles.lock_all()
+        else:
+            locked = self.profiles.lock([p.key for p in self.profiles.select(selector)])
+        self.flush()
+        return locked
+
+    def sensor_stats(self) -> SensorStats:
+        return self.sensor.stats()

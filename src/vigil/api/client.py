@@ -1,0 +1,74 @@
+"""The CLI's side of the API: small, typed calls with errors that say what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from vigil.api.server import API_PREFIX
+from vigil.errors import ApiError, truncate
+
+DEFAULT_API = "http://127.0.0.1:7070"
+
+
+class AgentClient:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API,
+        *,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ApiError(
+                f"no vigil agent answers at {self.base_url}",
+                hint="start one with `sudo vigil run`, or point --api at it",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"talking to {self.base_url} failed: {truncate(exc, 120)}") from None
+        if response.status_code == 401:
+            raise ApiError(
+                "the agent refused the request: missing or wrong API token",
+                hint="pass --token or set VIGIL_API_TOKEN (see <data-dir>/api-token)",
+            )
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise ApiError(f"the agent answered {response.status_code}: {truncate(detail, 200)}")
+        return response.json()
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/health")
+        return result
+
+    def profiles(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/profiles")
+        return result
+
+    def lock(self, workload: str | None) -> list[str]:
+        body = {"all": True} if workload is None else {"workload": workload}
+        result: list[str] = self._request("POST", "/profiles/lock", json=body)["locked"]
+        return result
+
+    def alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/alerts", params={"limit": limit})
+        return result
