@@ -203,3 +203,52 @@ def rfc3339(moment: datetime) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """Rebuild an :class:`Event` from its JSON form (``vigil record`` lines, test traces).
+
+    Raises ``KeyError``/``ValueError``/``TypeError`` on malformed input; callers count and skip.
+    """
+    proc = data["process"]
+    network = data.get("network")
+    container = data.get("container")
+    workload = data.get("workload")
+    return Event(
+        type=EventType(data["type"]),
+        time=datetime.fromisoformat(data["time"].replace("Z", "+00:00")),
+        ktime_ns=int(data.get("ktime_ns", 0)),
+        cgroup_id=int(data.get("cgroup_id", 0)),
+        process=ProcessInfo(
+            pid=int(proc["pid"]),
+            ppid=int(proc.get("ppid", 0)),
+            uid=int(proc.get("uid", 0)),
+            exe=str(proc["exe"]),
+            cmdline=str(proc.get("cmdline", "")),
+            cmdline_truncated=bool(proc.get("cmdline_truncated", False)),
+        ),
+        network=NetworkInfo(
+            protocol=str(network["protocol"]),
+            family=str(network["family"]),
+            dest_ip=str(network["dest_ip"]),
+            dest_port=int(network["dest_port"]),
+        )
+        if network
+        else None,
+        container=ContainerInfo(
+            id=str(container["id"]),
+            name=str(container.get("name", container["id"])),
+            image=str(container.get("image", "")),
+            runtime=str(container.get("runtime", "")),
+        )
+        if container
+        else None,
+        workload=Workload(
+            namespace=str(workload.get("namespace", "")),
+            kind=str(workload["kind"]),
+            name=str(workload["name"]),
+            container=str(workload.get("container", "")),
+        )
+        if workload
+        else None,
+    )

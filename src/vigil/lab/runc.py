@@ -121,6 +121,15 @@ class RuncContainer:
         """Run ``args`` inside the container (``runc exec``) and wait for it."""
         return self._runc("exec", self.id, *args, check=check, timeout=timeout)
 
+    def spawn(self, args: Sequence[str]) -> subprocess.Popen[bytes]:
+        """Start ``args`` inside the container without waiting (it may get frozen or killed)."""
+        return subprocess.Popen(
+            ["runc", "--root", self.root, "exec", self.id, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def wait_for_status(self, wanted: str, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,255 @@
+"""`vigil demo`: the whole core loop on two real runc containers, cleaned up whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from vigil.agent import Agent
+from vigil.bootstrap import RunOptions, build_agent, ebpf_sensor, require_root
+from vigil.config import AgentConfig, Playbook, PlaybookMatch
+from vigil.errors import VigilError
+from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
+from vigil.models import Alert, Severity
+from vigil.record.store import Store
+
+NAMESPACE = "demo"
+WORKLOAD = "web"
+REPLICA_PODS = ("web-7d4b9c8f6d-k2x9p", "web-7d4b9c8f6d-q8z4m")
+STEP_TIMEOUT = 30.0
+
+DEMO_PLAYBOOKS = (
+    Playbook(
+        name="freeze-on-new-process",
+        match=PlaybookMatch(
+            kinds=frozenset({"deviation"}), severities=frozenset({Severity.HIGH, Severity.CRITICAL})
+        ),
+        mode="auto",
+        actions=("freeze",),
+    ),
+    Playbook(
+        name="alert-on-the-rest",
+        match=PlaybookMatch(kinds=frozenset({"deviation"})),
+        mode="alert",
+        actions=(),
+    ),
+)
+
+
+class _CollectingOutput:
+    """Keeps the demo's alerts in memory to print them at the end."""
+
+    name = "demo"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def emit(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+    def close(self) -> None:
+        pass
+
+
+async def _http_backend() -> tuple[asyncio.Server, int]:
+    """A tiny HTTP server on loopback that the demo workload calls."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    return server, port
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = STEP_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise VigilError(f"demo: timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+class Demo:
+    def __init__(self, console: Console, workdir: Path, pause: bool) -> None:
+        self.console = console
+        self.workdir = workdir
+        self.pause = pause
+        self.started = time.monotonic()
+        self.replicas: list[RuncContainer] = []
+        self.spawned: list[subprocess.Popen[bytes]] = []
+        self.collected = _CollectingOutput()
+
+    def step(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.console.print(f"[dim]{elapsed:5.1f}s[/] [bold cyan]▶[/] {text}", highlight=False)
+
+    async def run(self) -> int:
+        self.step("Building a busybox root filesystem")
+        rootfs = await asyncio.to_thread(build_busybox_rootfs, self.workdir / "rootfs")
+        backend, known_port = await _http_backend()
+        stranger, unknown_port = await _http_backend()
+        options = RunOptions(
+            data_dir=self.workdir / "data",
+            config=AgentConfig(learning_period=None, playbooks=DEMO_PLAYBOOKS),
+        )
+        store = Store.open(options.data_dir)
+        stop = asyncio.Event()
+        agent = build_agent(options, store, sensor=ebpf_sensor(options))
+        agent.outputs.append(self.collected)
+        self.step("Starting the agent (compiling and loading its eBPF programs)")
+        pipeline = asyncio.create_task(agent.run(stop))
+        try:
+            await self._wait_ready(agent, pipeline)
+            return await self._scenario(agent, rootfs, known_port, unknown_port)
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await pipeline
+            store.close()
+            backend.close()
+            stranger.close()
+
+    async def _wait_ready(self, agent: Agent, pipeline: asyncio.Task[None]) -> None:
+        ready = asyncio.create_task(agent.ready.wait())
+        await asyncio.wait({ready, pipeline}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+        if pipeline.done():
+            ready.cancel()
+            pipeline.result()  # raises the sensor's error
+            raise VigilError("demo: the agent stopped before it was ready")
+        if not ready.done():
+            ready.cancel()
+            raise VigilError("demo: the agent did not become ready within 120 s")
+
+    async def _scenario(
+        self, agent: Agent, rootfs: Path, known_port: int, unknown_port: int
+    ) -> int:
+        loop_script = (
+            f"while true; do wget -q -O /dev/null http://127.0.0.1:{known_port}/; sleep 1; done"
+        )
+        self.step(f"Starting two replicas of {NAMESPACE}/{WORKLOAD} with runc")
+        for index, pod in enumerate(REPLICA_PODS, start=1):
+            replica = RuncContainer(
+                f"vigil-demo-{WORKLOAD}-{index}",
+                rootfs,
+                self.workdir / f"bundle-{index}",
+                ["/bin/sh", "-c", loop_script],
+                annotations={
+                    "io.kubernetes.pod.namespace": NAMESPACE,
+                    "io.kubernetes.pod.name": pod,
+                    "io.kubernetes.container.name": WORKLOAD,
+                },
+            )
+            self.replicas.append(replica)
+            await asyncio.to_thread(replica.start)
+
+        self.step("Learning what the workload does (executables, destinations)")
+        wanted_exe = {"/bin/sh", "/bin/wget", "/bin/sleep"}
+        wanted_dest = f"tcp/127.0.0.1:{known_port}"
+
+        def learned() -> bool:
+            profiles = [p for p in agent.profiles.all() if p.workload.namespace == NAMESPACE]
+            return bool(profiles) and all(
+                wanted_exe <= p.executables and wanted_dest in p.destinations for p in profiles
+            )
+
+        await _until(learned, "the profile to learn the workload")
+        locked = agent.lock(None)
+        for profile in locked:
+            self.step(
+                f"Profile [bold]{profile.key}[/] locked: executables "
+                f"{sorted(profile.executables)}, destinations {sorted(profile.destinations)}"
+            )
+
+        target = self.replicas[1]
+        self.step(f"{target.id}: connecting to a destination the workload never used")
+        await asyncio.to_thread(
+            target.exec, ["/bin/wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{unknown_port}/"]
+        )
+        await _until(lambda: len(self.collected.alerts) >= 1, "the destination alert")
+
+        self.step(f"{target.id}: running a program the workload never ran (nc)")
+        self.spawned.append(target.spawn(["/bin/nc", "-w", "2", "127.0.0.1", str(unknown_port)]))
+        await _until(
+            lambda: any(a.rule == "profile.new_executable" for a in self.collected.alerts),
+            "the new-process alert",
+        )
+        await asyncio.to_thread(target.wait_for_status, "paused", 5.0)
+        self._report()
+        if self.pause:
+            await asyncio.to_thread(input, "Press Enter to clean up… ")
+        frozen = target.status() == "paused"
+        healthy = self.replicas[0].status() == "running"
+        return 0 if frozen and healthy and len(self.collected.alerts) == 2 else 1
+
+    def _report(self) -> None:
+        table = Table("SEVERITY", "RULE", "CONTAINER", "WHAT", "RESPONSE", title="Alerts")
+        for alert in self.collected.alerts:
+            body: dict[str, Any] = alert.to_json()
+            actions = body["response"]["actions"]
+            response = (
+                ", ".join(
+                    f"{a['action']} {a['outcome']}"
+                    + (f" in {a['latency_ms']:.1f} ms" if a.get("latency_ms") is not None else "")
+                    for a in actions
+                )
+                or f"alert only ({body['response']['playbook']})"
+            )
+            table.add_row(
+                alert.severity.value, alert.rule, body["container"]["id"], alert.message, response
+            )
+        self.console.print(table)
+        states = Table("CONTAINER", "runc state", title="Replicas")
+        for replica in self.replicas:
+            states.add_row(replica.id, replica.status() or "gone")
+        self.console.print(states)
+        for alert in self.collected.alerts:
+            self.console.print_json(data=alert.to_json())
+
+    def cleanup(self) -> None:
+        for proc in self.spawned:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        for replica in self.replicas:
+            with contextlib.suppress(Exception):
+                replica.remove()
+        for proc in self.spawned:
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _preflight() -> None:
+    require_root()
+    if not runc_available():
+        raise VigilError("runc not found", hint="install it with: apt-get install runc")
+
+
+def run_demo(console: Console, *, pause: bool = False) -> int:
+    _preflight()
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-demo-"))
+    demo = Demo(console, workdir, pause)
+    try:
+        code = asyncio.run(demo.run())
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: cleaning up")
+        code = 130
+    finally:
+        demo.step("Removing the containers and files the demo made")
+        demo.cleanup()
+    demo.step("Done" if code == 0 else f"Finished with exit code {code}")
+    return code
