@@ -10,8 +10,9 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from vigil.agent import Agent
+from vigil.agent import Agent, Attributor
 from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.server import bind_socket, create_app, serve
 from vigil.config import AgentConfig, split_listen
@@ -20,7 +21,7 @@ from vigil.errors import PrivilegeError
 from vigil.identity.resolver import IdentityResolver
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
-from vigil.respond.responder import Responder
+from vigil.respond.responder import ContainerLookup, Responder
 from vigil.sensor import Sensor
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class RunOptions:
     outputs: Sequence[str] = ()
     #: ``None`` disables the API (the demo runs the agent in-process without one)
     listen: str | None = None
+
+
+class IdentityService(Attributor, ContainerLookup, Protocol):
+    """Attributes events and finds containers again for response (IdentityResolver)."""
 
 
 def require_root() -> None:
@@ -58,7 +63,7 @@ def build_agent(
     store: Store,
     *,
     sensor: Sensor,
-    identity: IdentityResolver | None = None,
+    identity: IdentityService | None = None,
 ) -> Agent:
     identity = identity or IdentityResolver()
     profiles = ProfileBook(

@@ -106,7 +106,7 @@ def _number(node: yaml.Node, where: str, errors: _Collector, *, allow_null: bool
     if value is None and allow_null:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        errors.add(node, f"{where} must be a non-negative number, not {truncate(value, 40)!r}")
+        errors.add(node, f"{where} must be a non-negative number, not {truncate(value, 40)}")
         return None
     return float(value)
 

@@ -159,7 +159,10 @@ class RuncContainer:
 
     def _spec(self) -> dict[str, Any]:
         proc = subprocess.run(
-            ["runc", "spec", "--bundle", str(self.bundle)], capture_output=True, text=True
+            ["runc", "spec", "--bundle", str(self.bundle)],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0 and "already exists" not in proc.stderr:
             raise VigilError(f"runc spec failed: {proc.stderr.strip()[:300]}")

