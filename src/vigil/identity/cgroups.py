@@ -26,8 +26,10 @@ _SCOPE_LAYOUTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"^libpod-({_HEX64})(?:\.scope)?$"), "podman"),
 )
 _HEX64_RE = re.compile(rf"^{_HEX64}$")
-# kubelet pod cgroups: ``pod<uid>`` (cgroupfs) or ``kubepods-<qos>-pod<uid_with_underscores>.slice``
-_POD_DIR_RE = re.compile(r"^(?:pod[0-9a-f_-]+|kubepods(?:-[a-z]+)?-pod[0-9a-f_]+\.slice)$")
+# kubelet pod cgroup, cgroupfs driver (the systemd driver's containers are scopes, matched above)
+_POD_DIR_RE = re.compile(r"^pod[0-9a-f_-]+$")
+# what may sit next to containers in a pod cgroup without being one: runtime monitors, units
+_NOT_A_CONTAINER_RE = re.compile(r"conmon|\.(?:scope|slice|service)$")
 #: characters runc accepts in a container id; anything else is never looked up on disk
 CONTAINER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}$")
 
@@ -65,7 +67,12 @@ def parse_container_path(path: str) -> ContainerRef | None:
         parent = parts[index - 1] if index > 0 else ""
         if _HEX64_RE.match(part) and parent == "docker":
             return ContainerRef(part, "docker", certain=True)
-        if _POD_DIR_RE.match(parent) and CONTAINER_ID_RE.match(part) and _under_kubepods(parts):
+        if (
+            _POD_DIR_RE.match(parent)
+            and CONTAINER_ID_RE.match(part)
+            and not _NOT_A_CONTAINER_RE.search(part)
+            and _under_kubepods(parts)
+        ):
             # cgroupfs driver: /kubepods[/<qos>]/pod<uid>/<id>; containerd unless a state root
             # says otherwise (dockershim used the same layout)
             return ContainerRef(part, "containerd", certain=False)

@@ -1,0 +1,378 @@
+"""IdentityResolver over fixture trees: a fake /proc, a fake cgroup2 mount and runtime state roots.
+
+cgroup ids are the real inode numbers of the fixture's directories, as they are on a host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vigil.identity import IdentityResolver, StateRoot
+from vigil.models import HOST_CONTAINER, HOST_WORKLOAD, ContainerInfo, Workload
+
+ID = "9b2f" + "5e6d7c8b9a0f1e2d" * 3 + "3c4b5a697887"
+ID2 = "1a2b" + "c3d4e5f60718293a" * 3 + "4b5c6d7e8f90"
+assert len(ID) == len(ID2) == 64
+UID = "8d3c2a10-5b7e-4f62-9c1d-2e3f4a5b6c7d"
+CREATED = "2026-11-28T04:40:31.24644634Z"
+
+
+class FakeHost:
+    """One machine's worth of OS boundary under tmp_path."""
+
+    def __init__(self, base: Path, *, cgroup2: bool = True) -> None:
+        self.proc = base / "proc"
+        self.cgroup = base / "cgroup"
+        self.run = base / "run"
+        self.now = 1000.0
+        (self.proc / "self").mkdir(parents=True)
+        self.cgroup.mkdir()
+        mounts = "proc /proc proc rw 0 0\ncgroup /sys/fs/cgroup/freezer cgroup rw,freezer 0 0\n"
+        if cgroup2:
+            mounts += f"cgroup2 {self.cgroup} cgroup2 rw,relatime 0 0\n"
+        (self.proc / "self" / "mounts").write_text(mounts)
+        self.roots = [
+            StateRoot(str(self.run / "runc"), "runc"),
+            StateRoot(str(self.run / "crun"), "crun"),
+            StateRoot(str(self.run / "containerd" / "runc"), "containerd", namespaced=True),
+            StateRoot(str(self.run / "docker" / "runtime-runc" / "moby"), "docker"),
+        ]
+
+    def clock(self) -> float:
+        return self.now
+
+    def resolver(self, **options: Any) -> IdentityResolver:
+        return IdentityResolver(
+            proc_root=str(self.proc), state_roots=self.roots, clock=self.clock, **options
+        )
+
+    def cgroup_dir(self, path: str) -> int:
+        """Create a cgroup2 directory; its inode is the cgroup id the sensor would report."""
+        directory = self.cgroup / path.lstrip("/")
+        directory.mkdir(parents=True, exist_ok=True)
+        return os.stat(directory).st_ino
+
+    def process(self, pid: int, path: str, *, v1: str | None = None) -> None:
+        (self.proc / str(pid)).mkdir(exist_ok=True)
+        lines = f"6:freezer:{v1 or path}\n0::{path}\n"
+        (self.proc / str(pid) / "cgroup").write_text(lines)
+
+    def runc_container(
+        self,
+        root: str,
+        container_id: str,
+        cgroup_path: str,
+        annotations: dict[str, str],
+        *,
+        pid: int = 4242,
+    ) -> Path:
+        """A runc state dir (``root`` relative to run/) and a bundle holding ``annotations``."""
+        bundle = self.run / "bundles" / container_id
+        bundle.mkdir(parents=True)
+        (bundle / "config.json").write_text(
+            json.dumps({"ociVersion": "1.0.2", "annotations": annotations})
+        )
+        state_dir = self.run / root / container_id
+        state_dir.mkdir(parents=True)
+        state = {
+            "id": container_id,
+            "init_process_pid": pid,
+            "created": CREATED,
+            "config": {"labels": [f"bundle={bundle}"]},
+            "cgroup_paths": {
+                "": f"{self.cgroup}{cgroup_path}",
+                "freezer": f"/sys/fs/cgroup/freezer{cgroup_path}",
+            },
+        }
+        (state_dir / "state.json").write_text(json.dumps(state))
+        return state_dir
+
+
+CRIO_ANNOTATIONS = {
+    "io.kubernetes.pod.namespace": "shop",
+    "io.kubernetes.pod.name": "web-7d4b9c8f6d-x2x9k",
+    "io.kubernetes.container.name": "nginx",
+    "io.kubernetes.cri-o.ImageName": "docker.io/library/nginx:1.25",
+}
+CRI_ANNOTATIONS = {
+    "io.kubernetes.cri.container-type": "container",
+    "io.kubernetes.cri.sandbox-namespace": "data",
+    "io.kubernetes.cri.sandbox-name": "db-0",
+    "io.kubernetes.cri.container-name": "postgres",
+    "io.kubernetes.cri.image-name": "docker.io/library/postgres:16",
+}
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> FakeHost:
+    return FakeHost(tmp_path)
+
+
+def test_plain_runc_with_cri_o_annotations(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS, pid=4242)
+    resolver = host.resolver()  # cgroup root found through <proc>/self/mounts
+    assert resolver.cgroup_root == str(host.cgroup)
+
+    identity = resolver.resolve(cgroup_id, 4242)
+
+    assert identity.container == ContainerInfo(
+        id="t1", name="nginx", image="docker.io/library/nginx:1.25", runtime="runc"
+    )
+    assert identity.workload == Workload("shop", "Deployment", "web", "nginx", inferred=True)
+    assert identity.cgroup_path == "/t1"
+    record = identity.record
+    assert record is not None
+    assert record.state_root == str(host.run / "runc")
+    assert record.state_dir == str(state_dir)
+    assert record.pid == 4242
+    assert record.bundle == str(host.run / "bundles" / "t1")
+    assert record.created is not None and record.created.year == 2026
+    assert record.cgroup_paths[""] == f"{host.cgroup}/t1"
+    assert record.cgroup_paths["freezer"] == "/sys/fs/cgroup/freezer/t1"
+    assert record.annotations["io.kubernetes.pod.namespace"] == "shop"
+    assert record.complete
+    assert resolver.lookup("t1") == record
+    assert resolver.containers() == [record]
+
+
+def test_containerd_k8s_namespace_with_cri_annotations(host: FakeHost) -> None:
+    path = f"/kubepods/besteffort/pod{UID}/{ID}"
+    cgroup_id = host.cgroup_dir(path)
+    host.runc_container("containerd/runc/k8s.io", ID, path, CRI_ANNOTATIONS)
+
+    identity = host.resolver().resolve(cgroup_id, 1)
+
+    assert identity.container == ContainerInfo(
+        id=ID, name="postgres", image="docker.io/library/postgres:16", runtime="containerd"
+    )
+    assert identity.workload == Workload("data", "StatefulSet", "db", "postgres", inferred=True)
+    assert identity.record is not None
+    assert identity.record.state_root == str(host.run / "containerd" / "runc" / "k8s.io")
+
+
+def test_containerd_systemd_driver(host: FakeHost) -> None:
+    uid = UID.replace("-", "_")
+    path = (
+        f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid}.slice/"
+        f"cri-containerd-{ID}.scope"
+    )
+    cgroup_id = host.cgroup_dir(path)
+    host.runc_container("containerd/runc/k8s.io", ID, path, CRI_ANNOTATIONS)
+
+    identity = host.resolver().resolve(cgroup_id, 1)
+
+    assert identity.container.runtime == "containerd"
+    assert identity.workload.key == "data/StatefulSet/db/postgres"
+
+
+def test_docker_container_without_kubernetes_is_its_own_workload(host: FakeHost) -> None:
+    path = f"/system.slice/docker-{ID}.scope"
+    cgroup_id = host.cgroup_dir(path)
+    host.runc_container(
+        "docker/runtime-runc/moby", ID, path, {"org.opencontainers.image.ref.name": "redis:7"}
+    )
+
+    identity = host.resolver().resolve(cgroup_id, 1)
+
+    assert identity.container == ContainerInfo(id=ID, name=ID, image="redis:7", runtime="docker")
+    assert identity.workload == Workload("", "Container", "redis:7", ID)
+
+
+def test_docker_layout_without_visible_state_still_names_the_container(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir(f"/docker/{ID}")
+
+    identity = host.resolver().resolve(cgroup_id, 1)
+
+    assert identity.container == ContainerInfo(id=ID, name=ID, image="", runtime="docker")
+    assert identity.workload == Workload("", "Container", ID, ID)
+    assert identity.record is None
+
+
+def test_podman_on_crun(host: FakeHost) -> None:
+    path = f"/machine.slice/libpod-{ID}.scope"
+    cgroup_id = host.cgroup_dir(path)
+    state_dir = host.run / "crun" / ID
+    state_dir.mkdir(parents=True)
+    # crun keeps a "status" file (cgroup path relative to the mount) and a copy of config.json
+    status = {"pid": 777, "cgroup-path": path, "bundle": "/nonexistent", "created": CREATED}
+    (state_dir / "status").write_text(json.dumps(status))
+    (state_dir / "config.json").write_text(
+        json.dumps({"annotations": {"io.container.manager": "libpod"}})
+    )
+    resolver = host.resolver()
+
+    identity = resolver.resolve(cgroup_id, 777)
+
+    assert identity.container.runtime == "podman"
+    assert identity.container.id == ID
+    assert identity.record is not None
+    assert identity.record.pid == 777
+    assert identity.record.cgroup_paths == {"": f"{host.cgroup}{path}"}
+    assert identity.record.annotations == {"io.container.manager": "libpod"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/system.slice/ssh.service", "/user.slice/user-0.slice/session-1.scope"]
+)
+def test_host_processes(host: FakeHost, path: str) -> None:
+    cgroup_id = host.cgroup_dir(path) if path != "/" else os.stat(host.cgroup).st_ino
+    identity = host.resolver().resolve(cgroup_id, 1)
+    assert identity.container == HOST_CONTAINER
+    assert identity.workload == HOST_WORKLOAD
+    assert identity.record is None
+    assert identity.cgroup_path == path
+
+
+def test_corrupt_state_gives_a_container_with_runtime_and_warns_once(
+    host: FakeHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
+    (state_dir / "state.json").write_text('{"id": "t1", "init_process_pid": ')
+    resolver = host.resolver()
+
+    with caplog.at_level(logging.WARNING, logger="vigil.identity"):
+        identities = []
+        for _ in range(3):
+            identities.append(resolver.resolve(cgroup_id, 1))
+            host.now += 10  # past the retry interval: the state is read again
+    identity = identities[0]
+
+    assert identity.container == ContainerInfo(id="t1", name="t1", image="", runtime="runc")
+    assert identity.record is not None
+    assert not identity.record.complete
+    # where it runs is still known, so the container can be frozen
+    assert identity.record.cgroup_paths == {"": f"{host.cgroup}/t1"}
+    warnings = [r for r in caplog.records if "state.json" in r.getMessage()]
+    assert len(warnings) == 1
+    assert str(state_dir / "state.json") in warnings[0].getMessage()
+
+
+def test_corrupt_config_falls_back_to_runc_labels(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", {})
+    state = json.loads((state_dir / "state.json").read_text())
+    state["config"]["labels"].append("io.kubernetes.pod.namespace=shop")
+    state["config"]["labels"].append("io.kubernetes.pod.name=db-1")
+    (state_dir / "state.json").write_text(json.dumps(state))
+    (host.run / "bundles" / "t1" / "config.json").write_text("[not json")
+
+    identity = host.resolver().resolve(cgroup_id, 1)
+
+    assert identity.workload == Workload("shop", "StatefulSet", "db", "t1", inferred=True)
+
+
+def test_state_appearing_later_is_picked_up_after_the_retry_interval(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    resolver = host.resolver(retry_interval=5.0)
+    assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
+    host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
+    assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER  # cached
+    host.now += 5.0
+    assert resolver.resolve(cgroup_id, 1).container.id == "t1"
+
+
+def test_unknown_cgroup_id_is_resolved_through_proc(host: FakeHost) -> None:
+    resolver = host.resolver(min_rescan_interval=60.0)
+    resolver.resolve(os.stat(host.cgroup).st_ino, 1)  # first scan happens here
+
+    # a container started after the scan; rescans are rate-limited, so /proc must answer
+    path = f"/kubepods/besteffort/pod{UID}/{ID}"
+    cgroup_id = host.cgroup_dir(path)
+    host.runc_container("containerd/runc/k8s.io", ID, path, CRI_ANNOTATIONS)
+    host.process(31337, path)
+    assert resolver.resolve(cgroup_id, 31337).container.id == ID
+    # … and the id is learnt: the next event needs no /proc entry
+    assert resolver.resolve(cgroup_id, 99999).container.id == ID
+
+    # an id no tree knows (e.g. from another cgroup namespace), with a live pid
+    host.process(555, path)
+    assert resolver.resolve(123_456_789_012, 555).container.id == ID
+    # neither the id nor the pid can be found: host, and no exception
+    assert resolver.resolve(123_456_789_013, 556).container == HOST_CONTAINER
+
+
+def test_pure_cgroup_v1_host_resolves_by_pid(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path, cgroup2=False)
+    host.runc_container("docker/runtime-runc/moby", ID, f"/docker/{ID}", {})
+    host.process(4242, "/", v1=f"/docker/{ID}")
+    resolver = host.resolver()
+    assert resolver.cgroup_root is None
+    identity = resolver.resolve(1, 4242)  # every event carries the cgroup2 root id here
+    assert identity.container.id == ID
+    assert identity.container.runtime == "docker"
+    host.process(1, "/", v1="/init.scope")
+    assert resolver.resolve(1, 1).container == HOST_CONTAINER
+
+
+def test_cache_is_bounded(host: FakeHost) -> None:
+    resolver = host.resolver(max_cached=3)
+    ids = {
+        f"/system.slice/unit{i}.service": host.cgroup_dir(f"/system.slice/unit{i}.service")
+        for i in range(10)
+    }
+    container_id = host.cgroup_dir("/t1")
+    host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
+    for path, cgroup_id in ids.items():
+        assert resolver.resolve(cgroup_id, 1).cgroup_path == path
+        assert resolver.cached_identities <= 3
+    for _ in range(2):
+        assert resolver.resolve(container_id, 1).container.id == "t1"
+        for cgroup_id in ids.values():
+            resolver.resolve(cgroup_id, 1)
+        assert resolver.cached_identities == 3
+
+
+def test_exited_container_is_forgotten(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
+    resolver = host.resolver()
+    assert resolver.resolve(cgroup_id, 1).container.id == "t1"
+    assert [r.id for r in resolver.containers()] == ["t1"]
+
+    shutil.rmtree(state_dir)  # runc delete
+    (host.cgroup / "t1").rmdir()
+    assert resolver.lookup("t1") is None
+    assert resolver.containers() == []
+    resolver.forget(cgroup_id)
+    host.now += 10
+    assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
+
+
+def test_forget_drops_the_cached_answer(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    resolver = host.resolver(retry_interval=3600.0)
+    assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
+    host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
+    resolver.forget(cgroup_id)
+    host.now += 1
+    assert resolver.resolve(cgroup_id, 1).container.id == "t1"
+
+
+def test_lookup_finds_a_live_container_not_seen_yet(host: FakeHost) -> None:
+    host.runc_container("containerd/runc/moby", ID2, f"/docker/{ID2}", {})
+    record = host.resolver().lookup(ID2)
+    assert record is not None
+    assert record.runtime == "docker"  # containerd's "moby" namespace is Docker's
+    assert record.state_root == str(host.run / "containerd" / "runc" / "moby")
+    assert host.resolver().lookup("../../etc") is None
+    assert host.resolver().lookup("missing") is None
+
+
+def test_bad_inputs_never_raise(host: FakeHost) -> None:
+    (host.proc / "66").mkdir()
+    (host.proc / "66" / "cgroup").write_bytes(b"\xff\xfe garbage \x00")
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", {})
+    (state_dir / "state.json").write_text(json.dumps(["not", "an", "object"]))
+    resolver = host.resolver()
+    assert resolver.resolve(-1, 66).container == HOST_CONTAINER
+    assert resolver.resolve(cgroup_id, 66).container.runtime == "runc"
