@@ -64,7 +64,7 @@ class Agent:
 
     # -- the pipeline ----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume events until ``stop`` is set or the sensor ends; always flushes on the way out."""
+        """Consume events until ``stop`` is set or the sensor ends; flush on the way out."""
         flusher = asyncio.create_task(self._flush_periodically())
         try:
             async with self.sensor:

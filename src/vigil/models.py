@@ -95,7 +95,7 @@ class Workload:
 
     @property
     def key(self) -> str:
-        """Stable identifier of the workload, shared by all its replicas: ``ns/Kind/name/container``."""
+        """Identifier shared by all the workload's replicas: ``ns/Kind/name/container``."""
         return f"{self.namespace}/{self.kind}/{self.name}/{self.container}"
 
     def to_json(self) -> dict[str, Any]:

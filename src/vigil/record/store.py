@@ -157,7 +157,8 @@ class Store:
                 profiles.append(Profile.from_json(json.loads(row.body)))
             except (ValueError, KeyError, TypeError) as exc:
                 raise StoreError(
-                    f"{self.location}: profile {truncate(row.key, 80)} is corrupt ({truncate(exc, 80)})",
+                    f"{self.location}: profile {truncate(row.key, 80)} is corrupt "
+                    f"({truncate(exc, 80)})",
                     hint="restore the file from a backup or move it aside; it is left untouched",
                 ) from None
         return profiles
