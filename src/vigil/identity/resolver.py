@@ -50,6 +50,11 @@ class IdentityResolver:
 
     Answers that may still change — a container whose state is not readable yet, a host path
     that could become a container — are cached for ``retry_interval`` seconds only.
+
+    Not thread-safe: the agent calls it from its one event loop. Known gaps: on a hybrid host
+    where a runtime joined only the v1 controllers (cgroup2 path ``/``), the event is attributed
+    to the host; a container deleted and re-created under the same id between two tree scans
+    keeps its old record until the next scan.
     """
 
     def __init__(
