@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ OBJECT_NAME = "vigil.bpf.o"
 #: bump when the compile command changes in a way that changes the object
 BUILD_RECIPE = "1"
 TOOL_TIMEOUT_S = 180.0
+KEY_LENGTH = 24
+_KEY_PATTERN = re.compile(f"[0-9a-f]{{{KEY_LENGTH}}}")
 MAX_ERROR_LINES = 5
 
 #: platform.machine() → the kernel's arch name, for bpf_tracing.h's __TARGET_ARCH_*
@@ -69,7 +72,7 @@ def cache_key(source_dir: Path, btf_path: Path, arch: str) -> str:
     with btf_path.open("rb") as btf:
         for chunk in iter(lambda: btf.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()[:24]
+    return digest.hexdigest()[:KEY_LENGTH]
 
 
 def build_object(
@@ -167,5 +170,5 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _prune_stale(cache_dir: Path, keep: Path) -> None:
     """Drop builds for other kernels or sources: each holds a multi-megabyte vmlinux.h."""
     for entry in cache_dir.iterdir():
-        if entry != keep and entry.is_dir() and (entry / OBJECT_NAME).is_file():
+        if entry != keep and entry.is_dir() and _KEY_PATTERN.fullmatch(entry.name):
             shutil.rmtree(entry, ignore_errors=True)

@@ -1,0 +1,119 @@
+"""Compiling the BPF programs: clear errors, and a cache that only rebuilds when it must."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vigil.errors import SensorError
+from vigil.sensor.build import (
+    DEFAULT_BTF,
+    OBJECT_NAME,
+    SOURCE_DIR,
+    SOURCES,
+    build_object,
+    cache_key,
+    kernel_arch,
+)
+
+needs_toolchain = pytest.mark.skipif(
+    not (shutil.which("clang") and shutil.which("bpftool") and DEFAULT_BTF.is_file()),
+    reason="needs clang, bpftool and /sys/kernel/btf/vmlinux",
+)
+
+
+def test_missing_btf_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-vmlinux"
+    with pytest.raises(SensorError) as caught:
+        build_object(tmp_path / "cache", btf_path=missing)
+    message = str(caught.value)
+    assert f"{missing} not found" in message
+    assert "CONFIG_DEBUG_INFO_BTF" in message
+    assert "\n" not in message
+    assert not (tmp_path / "cache").exists()
+
+
+def test_missing_compiler_names_the_package(tmp_path: Path) -> None:
+    btf = tmp_path / "btf"
+    btf.write_bytes(b"not really btf")
+    with pytest.raises(SensorError) as caught:
+        build_object(tmp_path / "cache", btf_path=btf, clang="vigil-no-such-clang")
+    assert "vigil-no-such-clang not found" in str(caught.value)
+    assert "apt-get install" in str(caught.value)
+
+
+def test_missing_bpftool_names_the_package(tmp_path: Path) -> None:
+    btf = tmp_path / "btf"
+    btf.write_bytes(b"not really btf")
+    with pytest.raises(SensorError, match="apt-get install bpftool"):
+        build_object(tmp_path / "cache", btf_path=btf, bpftool="bpftool-missing")
+
+
+def test_unknown_architecture_is_refused() -> None:
+    assert kernel_arch("x86_64") == "x86"
+    assert kernel_arch("aarch64") == "arm64"
+    with pytest.raises(SensorError, match="unsupported CPU architecture"):
+        kernel_arch("pdp11")
+
+
+def test_cache_key_follows_sources_btf_and_arch(tmp_path: Path) -> None:
+    sources = tmp_path / "src"
+    shutil.copytree(SOURCE_DIR, sources)
+    btf_a, btf_b = tmp_path / "a", tmp_path / "b"
+    btf_a.write_bytes(b"kernel A")
+    btf_b.write_bytes(b"kernel B")
+    base = cache_key(sources, btf_a, "x86")
+    assert cache_key(sources, btf_a, "x86") == base
+    assert cache_key(sources, btf_b, "x86") != base
+    assert cache_key(sources, btf_a, "arm64") != base
+    (sources / SOURCES[-1]).write_text((sources / SOURCES[-1]).read_text() + "\n/* edit */\n")
+    assert cache_key(sources, btf_a, "x86") != base
+
+
+@needs_toolchain
+def test_second_build_reuses_the_cached_object(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = build_object(cache)
+    assert not first.cached
+    assert first.path.name == OBJECT_NAME
+    assert first.path.read_bytes()[:4] == b"\x7fELF"
+    mtime = first.path.stat().st_mtime_ns
+
+    second = build_object(cache)
+    assert second.cached
+    assert second.path == first.path
+    assert second.path.stat().st_mtime_ns == mtime
+
+
+@needs_toolchain
+def test_changed_sources_rebuild_and_prune_the_old_build(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    sources = tmp_path / "src"
+    shutil.copytree(SOURCE_DIR, sources)
+    old = build_object(cache, source_dir=sources)
+    (sources / "vigil.bpf.c").write_text(
+        (sources / "vigil.bpf.c").read_text() + "\n/* a comment is a change */\n"
+    )
+    new = build_object(cache, source_dir=sources)
+    assert not new.cached
+    assert new.path != old.path
+    assert new.path.is_file()
+    assert not old.path.parent.exists()
+
+
+@needs_toolchain
+def test_compile_errors_are_quoted_briefly(tmp_path: Path) -> None:
+    sources = tmp_path / "src"
+    shutil.copytree(SOURCE_DIR, sources)
+    (sources / "vigil.bpf.c").write_text(
+        '#include "vmlinux.h"\nint broken(void) { return undeclared_thing; }\n'
+    )
+    with pytest.raises(SensorError) as caught:
+        build_object(tmp_path / "cache", source_dir=sources)
+    message = str(caught.value)
+    assert message.startswith("clang failed")
+    assert "undeclared_thing" in message
+    assert "vigil.bpf.c:2" in message
+    assert len(message) < 1500

@@ -1,0 +1,380 @@
+"""The eBPF sensor on the real kernel, watching a real runc container.
+
+Everything here is end-to-end (root, clang, bpftool, runc), except the few tests at the end
+that check the sensor's bookkeeping without a kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from vigil.errors import ConfigError, PrivilegeError, SensorError
+from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
+from vigil.models import Event, EventType
+from vigil.sensor import SensorStats
+from vigil.sensor.decode import EVENT_EXEC, EXEC_SIZE
+from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
+from vigil.sensor.mounts import mounted
+
+MISSING = [tool for tool in ("clang", "bpftool", "runc") if shutil.which(tool) is None]
+E2E_MARKS = (
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the eBPF sensor needs root"),
+    pytest.mark.skipif(bool(MISSING), reason=f"missing tools: {', '.join(MISSING)}"),
+    pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
+)
+PROGRAMS = {"vigil_exec", "vigil_conn_req", "vigil_conn_ret"}
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bpf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One compile for the whole module."""
+    return tmp_path_factory.mktemp("bpf-cache")
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[RuncContainer]:
+    if not runc_available():
+        pytest.skip("runc is not installed")
+    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
+    name = f"vigil-sensor-{uuid.uuid4().hex[:8]}"
+    with RuncContainer(
+        name, rootfs, tmp_path / "bundle", ["/bin/sleep", "60"], host_network=True
+    ) as running:
+        assert running.wait_for_status("running")
+        yield running
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from the host\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _serve(server: http.server.HTTPServer) -> Iterator[int]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    yield from _serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet))
+
+
+@pytest.fixture
+def http6_port() -> Iterator[int | None]:
+    try:
+        server = _Server6(("::1", 0), _Quiet)
+    except OSError:
+        yield None  # no IPv6 loopback on this machine
+        return
+    yield from _serve(server)
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def cgroup2_mount(mounts: str = "/proc/self/mounts") -> Path:
+    for line in Path(mounts).read_text().splitlines():
+        fields = line.split()
+        if fields[2] == "cgroup2":
+            return Path(fields[1])
+    raise AssertionError("no cgroup2 mount")
+
+
+def cgroup2_dir(pid: int) -> Path:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return cgroup2_mount() / line[3:].lstrip("/")
+    raise AssertionError(f"process {pid} has no cgroup2 membership")
+
+
+async def collect(
+    sensor: EbpfSensor, done: Callable[[list[Event]], bool], timeout: float = 5.0
+) -> list[Event]:
+    """Events from the sensor until ``done(events)`` holds or ``timeout`` passes."""
+    seen: list[Event] = []
+
+    async def read() -> None:
+        async for event in sensor.events():
+            seen.append(event)
+            if done(seen):
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(read(), timeout)
+    return seen
+
+
+def bpf_fds() -> list[str]:
+    """This process's BPF program/map/link fds, by their anon-inode kind."""
+    kinds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("anon_inode:bpf"):
+            kinds.append(target)
+    return kinds
+
+
+def program_loaded(prog_id: int) -> bool:
+    probe = subprocess.run(
+        ["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+# -- end to end ----------------------------------------------------------------------------------
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def e2e(test: F) -> F:
+    """Marked e2e, and skipped with the reason when this machine cannot run the real sensor."""
+    for mark in E2E_MARKS:
+        test = mark(test)
+    return test
+
+
+@e2e
+def test_exec_and_connects_in_a_container_are_seen(
+    bpf_cache: Path, container: RuncContainer, http_port: int, http6_port: int | None
+) -> None:
+    cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+    udp_port = _free_udp_port()
+
+    def in_container(events: list[Event]) -> list[Event]:
+        return [e for e in events if e.cgroup_id == cgroup_id]
+
+    def is_cat(e: Event) -> bool:
+        return e.type is EventType.EXEC and e.process.exe == "/bin/cat"
+
+    def connects_to(port: int, family: str, protocol: str) -> Callable[[Event], bool]:
+        def match(e: Event) -> bool:
+            net = e.network
+            return (
+                net is not None
+                and net.dest_port == port
+                and net.family == family
+                and net.protocol == protocol
+            )
+
+        return match
+
+    wanted = [
+        is_cat,
+        connects_to(http_port, "ipv4", "tcp"),
+        connects_to(udp_port, "ipv4", "udp"),
+    ]
+    if http6_port is not None:
+        wanted.append(connects_to(http6_port, "ipv6", "tcp"))
+
+    def all_seen(events: list[Event]) -> bool:
+        mine = in_container(events)
+        return all(any(match(e) for e in mine) for match in wanted)
+
+    async def scenario() -> tuple[list[Event], list[str], list[subprocess.CompletedProcess[str]]]:
+        async with EbpfSensor(cache_dir=bpf_cache) as sensor:
+            assert sensor.name == SENSOR_NAME == "ebpf"
+            attached = sensor.attached_programs()
+            runs = [
+                await asyncio.to_thread(container.exec, ["/bin/cat", "/etc/hostname"]),
+                await asyncio.to_thread(
+                    container.exec,
+                    ["/bin/wget", "-q", "-O-", f"http://127.0.0.1:{http_port}/"],
+                ),
+                # busybox nc has no -u; nslookup connect()s a UDP socket to the server it asks
+                await asyncio.to_thread(
+                    container.exec,
+                    ["/bin/nslookup", f"-port={udp_port}", "vigil.test", "127.0.0.1"],
+                    timeout=15.0,
+                ),
+            ]
+            if http6_port is not None:
+                runs.append(
+                    await asyncio.to_thread(
+                        container.exec, ["/bin/wget", "-q", "-O-", f"http://[::1]:{http6_port}/"]
+                    )
+                )
+            events = await collect(sensor, all_seen)
+            return events, attached, runs
+
+    events, attached, runs = asyncio.run(scenario())
+    assert set(attached) == PROGRAMS
+    assert runs[0].stdout.strip() == "vigil-lab"  # build_busybox_rootfs writes it
+    assert "hello from the host" in runs[1].stdout
+    mine = in_container(events)
+    assert mine, f"no event from cgroup {cgroup_id} among {len(events)} events"
+
+    cat = next(e for e in mine if is_cat(e))
+    assert cat.process.cmdline == "/bin/cat /etc/hostname"
+    assert cat.process.pid > 0
+    assert cat.process.ppid > 0
+    assert cat.process.uid == 0
+    assert not cat.process.cmdline_truncated
+    assert abs(time.time() - cat.time.timestamp()) < 60
+
+    tcp = next(e for e in mine if connects_to(http_port, "ipv4", "tcp")(e))
+    assert tcp.network is not None
+    assert tcp.network.dest_ip == "127.0.0.1"
+    assert tcp.network.destination == f"tcp/127.0.0.1:{http_port}"
+    assert tcp.process.pid > 0
+    wget = [e for e in mine if e.type is EventType.EXEC and e.process.exe == "/bin/wget"]
+    assert wget and tcp.process.pid == wget[0].process.pid
+
+    udp = next(e for e in mine if connects_to(udp_port, "ipv4", "udp")(e))
+    assert udp.network is not None
+    assert udp.network.dest_ip == "127.0.0.1"
+
+    if http6_port is not None:
+        tcp6 = next(e for e in mine if connects_to(http6_port, "ipv6", "tcp")(e))
+        assert tcp6.network is not None
+        assert tcp6.network.dest_ip == "::1"
+
+
+@e2e
+def test_closing_detaches_every_program_and_unmounts(bpf_cache: Path) -> None:
+    mounts_before = mounted()
+    fds_before = bpf_fds()
+
+    async def run() -> tuple[dict[str, int], set[tuple[str, str]], SensorStats]:
+        async with EbpfSensor(cache_dir=bpf_cache) as sensor:
+            ids = sensor.program_ids()
+            during = mounted()
+            assert all(program_loaded(prog_id) for prog_id in ids.values())
+        return ids, during, sensor.stats()
+
+    ids, mounts_during, stats_after = asyncio.run(run())
+    assert set(ids) == PROGRAMS
+    assert ("tracefs", "/sys/kernel/tracing") in mounts_during
+    assert ("bpf", "/sys/fs/bpf") in mounts_during
+    assert mounted() == mounts_before  # it unmounted exactly what it mounted
+    assert bpf_fds() == fds_before
+    assert stats_after.lost_kernel >= 0  # still readable after close
+
+    deadline = time.monotonic() + 5.0  # programs are freed after an RCU grace period
+    while any(program_loaded(i) for i in ids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [name for name, i in ids.items() if program_loaded(i)]
+
+
+@e2e
+def test_a_full_ring_buffer_counts_kernel_losses_and_recovers(bpf_cache: Path) -> None:
+    marker = f"vigil-after-storm-{uuid.uuid4().hex[:6]}"
+
+    async def run() -> tuple[SensorStats, list[Event]]:
+        # 4 KiB holds three exec records: the storm overflows it while the loop is blocked.
+        async with EbpfSensor(cache_dir=bpf_cache, ringbuf_bytes=4096) as sensor:
+            subprocess.run(  # blocking on purpose: the loop cannot drain the ring buffer
+                ["/bin/sh", "-c", "for i in $(seq 300); do /bin/true; done"], check=True
+            )
+            stats = sensor.stats()
+            await asyncio.sleep(0.1)  # let the loop drain what did fit
+            await asyncio.to_thread(subprocess.run, ["/bin/echo", marker], capture_output=True)
+            after = await collect(
+                sensor, lambda seen: any(marker in e.process.cmdline for e in seen)
+            )
+        return stats, after
+
+    stats, after = asyncio.run(run())
+    assert stats.lost_kernel > 0, stats
+    assert stats.lost_kernel >= 300 - 3 - stats.received
+    assert any(marker in e.process.cmdline for e in after), "sensor did not recover"
+
+
+@e2e
+def test_a_full_queue_counts_user_losses_without_blocking(bpf_cache: Path) -> None:
+    async def run() -> SensorStats:
+        async with EbpfSensor(cache_dir=bpf_cache, queue_size=2) as sensor:
+            # Nobody iterates events(): the loop drains the ring buffer into a queue of two.
+            await asyncio.to_thread(
+                subprocess.run, ["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do /bin/true; done"]
+            )
+            await asyncio.sleep(0.2)
+            return sensor.stats()
+
+    stats = asyncio.run(run())
+    assert stats.lost_user >= 6, stats
+    assert stats.received >= stats.lost_user + 2
+
+
+# -- bookkeeping without a kernel ----------------------------------------------------------------
+def test_malformed_records_are_counted_and_skipped(tmp_path: Path) -> None:
+    sensor = EbpfSensor(cache_dir=tmp_path)
+    sensor._on_record(b"\x01\x00")
+    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_SIZE - 4 - 1))
+    stats = sensor.stats()
+    assert stats.malformed == 2
+    assert stats.received == 2
+
+
+def test_events_before_start_is_an_error(tmp_path: Path) -> None:
+    async def first() -> None:
+        async for _ in EbpfSensor(cache_dir=tmp_path).events():
+            pass
+
+    with pytest.raises(SensorError, match="not started"):
+        asyncio.run(first())
+
+
+@pytest.mark.parametrize("size", [0, 1000, 4097, 3 << 20])
+def test_ring_buffer_size_must_be_a_power_of_two_pages(tmp_path: Path, size: int) -> None:
+    with pytest.raises(ConfigError, match="power of two"):
+        EbpfSensor(cache_dir=tmp_path, ringbuf_bytes=size)
+
+
+def test_non_root_gets_a_privilege_error(tmp_path: Path) -> None:
+    started = EbpfSensor(cache_dir=tmp_path)
+
+    async def enter() -> None:
+        async with started:
+            pass
+
+    was_root = os.geteuid() == 0
+    if was_root:
+        os.seteuid(65534)  # the real uid stays 0, so the finally clause can switch back
+    try:
+        with pytest.raises(PrivilegeError) as caught:
+            asyncio.run(enter())
+    finally:
+        if was_root:
+            os.seteuid(0)
+    assert str(caught.value).startswith("the eBPF sensor needs root")
+    assert "CAP_BPF" in str(caught.value)
+    assert "\n" not in str(caught.value)
