@@ -27,6 +27,8 @@ NAMESPACE = "demo"
 WORKLOAD = "web"
 REPLICA_PODS = ("web-7d4b9c8f6d-k2x9p", "web-7d4b9c8f6d-q8z4m")
 STEP_TIMEOUT = 30.0
+#: let both replicas go round their loop a few times before the profile locks
+MIN_LEARNING = 4.0
 
 DEMO_PLAYBOOKS = (
     Playbook(
@@ -65,8 +67,8 @@ async def _http_backend() -> tuple[asyncio.Server, int]:
     """A tiny HTTP server on loopback that the demo workload calls."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            await reader.readuntil(b"\r\n\r\n")
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, TimeoutError):
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=2.0)
             writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
             await writer.drain()
         writer.close()
@@ -138,8 +140,10 @@ class Demo:
     async def _scenario(
         self, agent: Agent, rootfs: Path, known_port: int, unknown_port: int
     ) -> int:
+        # Absolute paths: busybox's shell would otherwise run its applets as /proc/self/exe.
         loop_script = (
-            f"while true; do wget -q -O /dev/null http://127.0.0.1:{known_port}/; sleep 1; done"
+            "while true; do "
+            f"/bin/wget -q -O /dev/null http://127.0.0.1:{known_port}/; /bin/sleep 1; done"
         )
         self.step(f"Starting two replicas of {NAMESPACE}/{WORKLOAD} with runc")
         for index, pod in enumerate(REPLICA_PODS, start=1):
@@ -161,13 +165,28 @@ class Demo:
         wanted_exe = {"/bin/sh", "/bin/wget", "/bin/sleep"}
         wanted_dest = f"tcp/127.0.0.1:{known_port}"
 
+        learning_since = time.monotonic()
+
         def learned() -> bool:
             profiles = [p for p in agent.profiles.all() if p.workload.namespace == NAMESPACE]
-            return bool(profiles) and all(
-                wanted_exe <= p.executables and wanted_dest in p.destinations for p in profiles
+            return (
+                time.monotonic() - learning_since >= MIN_LEARNING
+                and bool(profiles)
+                and all(
+                    wanted_exe <= p.executables and wanted_dest in p.destinations for p in profiles
+                )
             )
 
-        await _until(learned, "the profile to learn the workload")
+        with self.console.status("learning…") as status:
+
+            def progress() -> bool:
+                seen = agent.sensor.stats().received
+                status.update(
+                    f"learning… {seen} kernel events seen, {len(agent.profiles)} profile(s)"
+                )
+                return learned()
+
+            await _until(progress, "the profile to learn the workload")
         locked = agent.lock(None)
         for profile in locked:
             self.step(
