@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from vigil.errors import SensorError
+from vigil.sensor import decode
 from vigil.sensor.build import (
     DEFAULT_BTF,
     OBJECT_NAME,
@@ -117,3 +119,38 @@ def test_compile_errors_are_quoted_briefly(tmp_path: Path) -> None:
     assert "undeclared_thing" in message
     assert "vigil.bpf.c:2" in message
     assert len(message) < 1500
+
+
+LAYOUT_PROGRAM = r"""
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "events.h"
+int main(void) {
+    printf("%zu %zu %zu %zu %zu\n",
+           sizeof(struct vigil_header), sizeof(struct vigil_exec),
+           offsetof(struct vigil_exec, args), sizeof(struct vigil_connect),
+           offsetof(struct vigil_connect, addr));
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
+    """decode.py's struct formats describe the same bytes as the C structs in events.h."""
+    source = tmp_path / "layout.c"
+    source.write_text(LAYOUT_PROGRAM)
+    binary = tmp_path / "layout"
+    subprocess.run(
+        ["clang", f"-I{SOURCE_DIR}", str(source), "-o", str(binary)], check=True, timeout=60
+    )
+    header, exec_size, args_at, connect_size, addr_at = map(
+        int,
+        subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split(),
+    )
+    assert header == decode.HEADER.size
+    assert exec_size == decode.EXEC_SIZE
+    assert args_at == decode.EXEC_SIZE - decode.ARGS_MAX
+    assert connect_size >= decode.CONNECT_SIZE
+    assert addr_at == decode.CONNECT_SIZE - 16

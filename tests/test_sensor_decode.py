@@ -20,13 +20,22 @@ from vigil.sensor.decode import (
 )
 
 CLOCK = WallClock(offset_ns=1_700_000_000_000_000_000)
-HEADER = dict(pid=4242, ppid=1, uid=1000, cgroup_id=98765, ktime_ns=5_123_456_789)
+HEADER = dict(
+    pid=4242, ppid=1, uid=1000, cgroup_id=98765, ktime_ns=5_123_456_789, start_ns=4_000_000_000
+)
 
 
 def header(kind: int, **fields: int) -> bytes:
     f = {**HEADER, **fields}
     return struct.pack(
-        "=IIIIQQ", kind, f["pid"], f["ppid"], f["uid"], f["cgroup_id"], f["ktime_ns"]
+        "=IIIIQQQ",
+        kind,
+        f["pid"],
+        f["ppid"],
+        f["uid"],
+        f["cgroup_id"],
+        f["ktime_ns"],
+        f["start_ns"],
     )
 
 
@@ -60,11 +69,12 @@ def connect_record(
 
 
 def test_record_sizes_match_the_c_structs() -> None:
-    # sizeof(struct vigil_exec) == 1320, sizeof(struct vigil_connect) == 64 (60 + tail padding)
-    assert EXEC_SIZE == 1320
-    assert CONNECT_SIZE == 60
+    # sizeof(struct vigil_exec) == 1328, sizeof(struct vigil_connect) == 72 (68 + tail padding);
+    # test_sensor_build checks these against the compiled object's BTF
+    assert EXEC_SIZE == 1328
+    assert CONNECT_SIZE == 68
     assert len(exec_record()) == EXEC_SIZE
-    assert len(connect_record()) == 64
+    assert len(connect_record()) == 72
 
 
 def test_exec_record_becomes_an_exec_event() -> None:
@@ -209,8 +219,8 @@ def test_failed_connect_attempts_are_still_reported() -> None:
     [
         (b"", "shorter than a header"),
         (b"\x01\x00\x00", "shorter than a header"),
-        (header(decode.EVENT_EXEC), "exec record of 32 bytes"),
-        (exec_record()[:-1], "exec record of 1319 bytes"),
+        (header(decode.EVENT_EXEC), "exec record of 40 bytes"),
+        (exec_record()[:-1], "exec record of 1327 bytes"),
         (connect_record()[:40], "connect record of 40 bytes"),
         (header(99) + b"\0" * 100, "unknown record type 99"),
         (header(0), "unknown record type 0"),

@@ -257,6 +257,9 @@ def test_exec_and_connects_in_a_container_are_seen(
     assert tcp.process.pid > 0
     wget = [e for e in mine if e.type is EventType.EXEC and e.process.exe == "/bin/wget"]
     assert wget and tcp.process.pid == wget[0].process.pid
+    # connect records carry no exe/argv: the sensor names the process from its exec
+    assert tcp.process.exe == "/bin/wget"
+    assert tcp.process.cmdline == f"/bin/wget -q -O- http://127.0.0.1:{http_port}/"
 
     udp = next(e for e in mine if connects_to(udp_port, "ipv4", "udp")(e))
     assert udp.network is not None
@@ -266,6 +269,43 @@ def test_exec_and_connects_in_a_container_are_seen(
         tcp6 = next(e for e in mine if connects_to(http6_port, "ipv6", "tcp")(e))
         assert tcp6.network is not None
         assert tcp6.network.dest_ip == "::1"
+
+
+@e2e
+def test_connects_of_processes_older_than_the_sensor_are_named_from_proc(
+    bpf_cache: Path, http_port: int
+) -> None:
+    waiting = subprocess.Popen(  # exec'd before the sensor starts: no exec event for it
+        [
+            sys.executable,
+            "-c",
+            "import socket, sys; sys.stdin.readline(); "
+            f"socket.create_connection(('127.0.0.1', {http_port})).close(); "
+            "sys.stdin.readline()",  # stay alive until the test has seen the connect
+        ],
+        stdin=subprocess.PIPE,
+    )
+    assert waiting.stdin is not None
+
+    async def run() -> list[Event]:
+        async with EbpfSensor(cache_dir=bpf_cache) as sensor:
+            assert waiting.stdin is not None
+            waiting.stdin.write(b"go\n")
+            waiting.stdin.flush()
+            return await collect(
+                sensor, lambda seen: any(e.process.pid == waiting.pid for e in seen)
+            )
+
+    try:
+        events = asyncio.run(run())
+    finally:
+        waiting.stdin.close()
+        waiting.wait(10)
+    connect = next(e for e in events if e.process.pid == waiting.pid)
+    assert connect.network is not None
+    assert connect.network.dest_port == http_port
+    assert connect.process.exe == os.path.realpath(sys.executable)
+    assert "socket.create_connection" in connect.process.cmdline
 
 
 @e2e

@@ -28,7 +28,7 @@ PROTO_UDP = 2
 AF_INET = 2
 AF_INET6 = 10
 
-HEADER = struct.Struct("=IIIIQQ")  # type, pid, ppid, uid, cgroup_id, ktime_ns
+HEADER = struct.Struct("=IIIIQQQ")  # type, pid, ppid, uid, cgroup_id, ktime_ns, start_ns
 EXEC_BODY = struct.Struct(f"=IHH{EXE_MAX}s{ARGS_MAX}s")  # flags, exe_len, args_len, exe, args
 CONNECT_BODY = struct.Struct("=iHHB3x16s")  # ret, family, port, protocol, pad, addr
 EXEC_SIZE = HEADER.size + EXEC_BODY.size
@@ -65,6 +65,7 @@ class Header:
     uid: int
     cgroup_id: int
     ktime_ns: int
+    start_ns: int
 
 
 @dataclass(frozen=True, slots=True)

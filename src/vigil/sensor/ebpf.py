@@ -21,8 +21,17 @@ from vigil.models import Event
 from vigil.sensor import SensorStats
 from vigil.sensor import libbpf as bpf
 from vigil.sensor.build import DEFAULT_BTF, build_object
-from vigil.sensor.decode import EVENT_TYPES, MalformedRecord, WallClock, decode_record
+from vigil.sensor.decode import (
+    EVENT_TYPES,
+    ExecRecord,
+    MalformedRecord,
+    WallClock,
+    connect_event,
+    exec_event,
+    parse_record,
+)
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
+from vigil.sensor.process_table import ProcessTable, Program, with_program
 
 log = logging.getLogger("vigil.sensor.ebpf")
 
@@ -72,6 +81,7 @@ class EbpfSensor:
         # One slot above queue_size stays free for the end-of-stream marker.
         self._queue: asyncio.Queue[Event | None] | None = None
         self._clock = WallClock.now()
+        self._processes = ProcessTable()
         self._received = 0
         self._lost_user = 0
         self._malformed = 0
@@ -188,7 +198,7 @@ class EbpfSensor:
         # Runs inside ring_buffer__consume on the loop's thread: never block, never raise.
         self._received += 1
         try:
-            event = decode_record(data, self._clock)
+            event = self._decode(data)
         except MalformedRecord as exc:
             self._malformed += 1
             log.debug("skipping malformed record: %s", exc)
@@ -198,6 +208,17 @@ class EbpfSensor:
             self._lost_user += 1
             return
         queue.put_nowait(event)
+
+    def _decode(self, data: bytes) -> Event:
+        record = parse_record(data)
+        pid, start_ns = record.header.pid, record.header.start_ns
+        if isinstance(record, ExecRecord):
+            event = exec_event(record, self._clock)
+            self._processes.remember(pid, start_ns, Program.of(event))
+            return event
+        event = connect_event(record, self._clock)
+        program = self._processes.lookup(pid, start_ns)
+        return with_program(event, program) if program else event
 
     def _read_lost_kernel(self) -> int:
         if self._lost_fd is None:

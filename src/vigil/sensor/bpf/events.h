@@ -27,6 +27,9 @@ struct vigil_header {
 	__u32 uid;  /* in the initial user namespace */
 	__u64 cgroup_id;
 	__u64 ktime_ns; /* CLOCK_MONOTONIC */
+	/* the process's start (ns since boot, as /proc/<pid>/stat's starttime): pid + start_ns
+	 * name one process for its whole life, across pid reuse */
+	__u64 start_ns;
 };
 
 struct vigil_exec {

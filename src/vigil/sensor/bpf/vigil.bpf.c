@@ -67,6 +67,7 @@ static __always_inline void fill_header(struct vigil_header *hdr, __u32 type)
 	hdr->uid = (__u32)bpf_get_current_uid_gid();
 	hdr->cgroup_id = bpf_get_current_cgroup_id();
 	hdr->ktime_ns = bpf_ktime_get_ns();
+	hdr->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 SEC("tp_btf/sched_process_exec")
