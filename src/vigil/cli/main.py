@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +31,8 @@ profiles_app = typer.Typer(
 app.add_typer(profiles_app, name="profiles")
 
 err = Console(stderr=True)
-out = Console()
+# Piped output is read by scripts and greps: wide enough never to cut a workload key.
+out = Console(width=None if sys.stdout.isatty() else 240)
 
 ApiOption = Annotated[
     str, typer.Option("--api", envvar="VIGIL_API", help="URL of the running agent's API.")
@@ -179,6 +179,4 @@ def version() -> None:
 
 
 def main() -> None:
-    # Typer reports usage errors with exit code 2 itself; ours follow the same convention.
-    os.environ.setdefault("COLUMNS", "120")
     app()
