@@ -13,7 +13,6 @@ from typing import Protocol
 
 from vigil.detect.profiles import Deviation, Profile, ProfileBook
 from vigil.errors import truncate
-from vigil.identity.processes import ProcessTable
 from vigil.models import Alert, ContainerInfo, Event, Workload, utcnow
 from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
@@ -49,7 +48,6 @@ class Agent:
         responder: Responder,
         store: Store,
         outputs: Sequence[Output],
-        processes: ProcessTable | None = None,
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -57,7 +55,6 @@ class Agent:
         self.responder = responder
         self.store = store
         self.outputs = list(outputs)
-        self.processes = processes or ProcessTable()
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -106,7 +103,6 @@ class Agent:
 
     async def handle(self, event: Event) -> list[Alert]:
         """Attribute, detect, respond and record one event; returns the alerts it raised."""
-        event = self.processes.complete(event)
         if event.container is None:
             who = self.identity.resolve(event.cgroup_id, event.process.pid)
             event = replace(event, container=who.container, workload=who.workload)
