@@ -9,8 +9,34 @@ from typing import Any
 
 
 class EventType(StrEnum):
+    # processes
     EXEC = "exec"
+    EXIT = "exit"
+    FORK = "fork"
+    # network
     CONNECT = "connect"
+    ACCEPT = "accept"
+    LISTEN = "listen"  # bind + listen of a server socket
+    DNS = "dns"  # a UDP query to port 53, parsed
+    PACKET_SOCKET = "packet_socket"  # AF_PACKET socket (raw sniffing or crafting)
+    # files
+    OPEN = "open"  # reads of sensitive paths; writes/creates/truncates below watched dirs
+    SYMLINK = "symlink"
+    LINK = "link"
+    RENAME = "rename"
+    UNLINK = "unlink"
+    CHMOD = "chmod"  # only when it adds exec or setuid/setgid bits
+    # privilege and kernel
+    SETUID = "setuid"
+    SETGID = "setgid"
+    PTRACE = "ptrace"
+    MOUNT = "mount"
+    UMOUNT = "umount"
+    UNSHARE = "unshare"
+    SETNS = "setns"
+    MEMFD_CREATE = "memfd_create"
+    BPF = "bpf"
+    MODULE_LOAD = "module_load"
 
 
 class Severity(StrEnum):
@@ -19,6 +45,11 @@ class Severity(StrEnum):
     MEDIUM = "medium"
     LOW = "low"
     INFO = "info"
+
+
+def _compact(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Drop optional keys that still hold their default, so JSON lines stay short."""
+    return {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +61,21 @@ class ProcessInfo:
     cmdline: str
     #: argv was longer than the sensor's bound (or held bytes that had to be escaped)
     cmdline_truncated: bool = False
+    euid: int | None = None
+    gid: int | None = None
+    cwd: str = ""
+    #: the parent's executable, and further ancestors' (nearest first), where known
+    parent_exe: str = ""
+    ancestors: tuple[str, ...] = ()
+    #: process start time (ns since boot); with pid, names one process across pid reuse
+    start_ns: int = 0
+    #: exec only: where the executable came from
+    exe_on_writable_layer: bool = False  # the container's upper (writable) layer
+    exe_changed_after_start: bool = False  # created or modified after the container started
+    exe_from_memfd: bool = False
+    exe_from_dev_shm: bool = False
+    #: exit only
+    exit_code: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -38,18 +84,77 @@ class ProcessInfo:
             "exe": self.exe,
             "cmdline": self.cmdline,
             "uid": self.uid,
+            "cmdline_truncated": self.cmdline_truncated,
+            "euid": self.euid,
+            "gid": self.gid,
+            "cwd": self.cwd,
+            "parent_exe": self.parent_exe,
+            "ancestors": list(self.ancestors),
+            "start_ns": self.start_ns,
+            "exe_on_writable_layer": self.exe_on_writable_layer,
+            "exe_changed_after_start": self.exe_changed_after_start,
+            "exe_from_memfd": self.exe_from_memfd,
+            "exe_from_dev_shm": self.exe_from_dev_shm,
+            "exit_code": self.exit_code,
         }
-        if self.cmdline_truncated:
-            data["cmdline_truncated"] = True
-        return data
+        return _compact(data, _PROCESS_DEFAULTS)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessInfo:
+        return cls(
+            pid=int(data["pid"]),
+            ppid=int(data.get("ppid", 0)),
+            uid=int(data.get("uid", 0)),
+            exe=str(data.get("exe", "")),
+            cmdline=str(data.get("cmdline", "")),
+            cmdline_truncated=bool(data.get("cmdline_truncated", False)),
+            euid=_opt_int(data.get("euid")),
+            gid=_opt_int(data.get("gid")),
+            cwd=str(data.get("cwd", "")),
+            parent_exe=str(data.get("parent_exe", "")),
+            ancestors=tuple(str(a) for a in data.get("ancestors", ())),
+            start_ns=int(data.get("start_ns", 0)),
+            exe_on_writable_layer=bool(data.get("exe_on_writable_layer", False)),
+            exe_changed_after_start=bool(data.get("exe_changed_after_start", False)),
+            exe_from_memfd=bool(data.get("exe_from_memfd", False)),
+            exe_from_dev_shm=bool(data.get("exe_from_dev_shm", False)),
+            exit_code=_opt_int(data.get("exit_code")),
+        )
+
+
+_PROCESS_DEFAULTS: dict[str, Any] = {
+    "cmdline_truncated": False,
+    "euid": None,
+    "gid": None,
+    "cwd": "",
+    "parent_exe": "",
+    "ancestors": [],
+    "start_ns": 0,
+    "exe_on_writable_layer": False,
+    "exe_changed_after_start": False,
+    "exe_from_memfd": False,
+    "exe_from_dev_shm": False,
+    "exit_code": None,
+}
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkInfo:
-    protocol: str  # "tcp" | "udp"
-    family: str  # "ipv4" | "ipv6"
+    """A socket's endpoints. ``dest_*`` is the remote end (the server for a connect, the client
+    for an accept); ``local_*`` is this side (the listening address for a listen)."""
+
+    protocol: str  # "tcp" | "udp" | "raw" | "packet"
+    family: str  # "ipv4" | "ipv6" | "packet"
     dest_ip: str
     dest_port: int
+    local_ip: str = ""
+    local_port: int = 0
+    #: the syscall's result: 0 or a negative errno (-115 EINPROGRESS for non-blocking connects)
+    result: int | None = None
 
     @property
     def destination(self) -> str:
@@ -58,12 +163,101 @@ class NetworkInfo:
         return f"{self.protocol}/{host}:{self.dest_port}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "protocol": self.protocol,
             "family": self.family,
             "dest_ip": self.dest_ip,
             "dest_port": self.dest_port,
+            "local_ip": self.local_ip,
+            "local_port": self.local_port,
+            "result": self.result,
         }
+        return _compact(data, {"local_ip": "", "local_port": 0, "result": None})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NetworkInfo:
+        return cls(
+            protocol=str(data["protocol"]),
+            family=str(data["family"]),
+            dest_ip=str(data.get("dest_ip", "")),
+            dest_port=int(data.get("dest_port", 0)),
+            local_ip=str(data.get("local_ip", "")),
+            local_port=int(data.get("local_port", 0)),
+            result=_opt_int(data.get("result")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DnsInfo:
+    name: str  # the queried name, escaped like any other hostile text
+    qtype: str  # "A", "AAAA", "TXT", … or the number when unknown
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "qtype": self.qtype}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DnsInfo:
+        return cls(name=str(data["name"]), qtype=str(data.get("qtype", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str
+    #: open: "read" | "write" | "create" | "truncate" (the strongest of the flags);
+    #: other file events repeat the event type
+    operation: str = ""
+    #: open(2) flags as the kernel saw them
+    flags: int = 0
+    #: chmod: the new mode
+    mode: int | None = None
+    #: symlink/link/rename: the new name (``path`` is the old name or the link's target)
+    target: str = ""
+    path_truncated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "path": self.path,
+            "operation": self.operation,
+            "flags": self.flags,
+            "mode": self.mode,
+            "target": self.target,
+            "path_truncated": self.path_truncated,
+        }
+        return _compact(
+            data, {"operation": "", "flags": 0, "mode": None, "target": "", "path_truncated": False}
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileInfo:
+        return cls(
+            path=str(data["path"]),
+            operation=str(data.get("operation", "")),
+            flags=int(data.get("flags", 0)),
+            mode=_opt_int(data.get("mode")),
+            target=str(data.get("target", "")),
+            path_truncated=bool(data.get("path_truncated", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallInfo:
+    """Arguments of privilege and kernel events (setuid, ptrace, mount, bpf, …), by name:
+    e.g. ``{"uid": 0}``, ``{"request": 16, "target_pid": 42}``, ``{"cmd": 5}``,
+    ``{"source": "/dev/sda1", "target": "/mnt", "fstype": "ext4", "flags": 0}``."""
+
+    name: str
+    args: dict[str, int | str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "args": dict(self.args)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SyscallInfo:
+        args = data.get("args", {})
+        return cls(
+            name=str(data["name"]),
+            args={str(k): v if isinstance(v, int) else str(v) for k, v in args.items()},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +316,18 @@ class Event:
     network: NetworkInfo | None = None
     container: ContainerInfo | None = None
     workload: Workload | None = None
+    file: FileInfo | None = None
+    dns: DnsInfo | None = None
+    syscall: SyscallInfo | None = None
+
+    def details_json(self) -> dict[str, Any]:
+        """The event-type-specific objects (network, dns, file, syscall) that are present."""
+        data: dict[str, Any] = {}
+        for name in ("network", "dns", "file", "syscall"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value.to_json()
+        return data
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -131,8 +337,7 @@ class Event:
             "cgroup_id": self.cgroup_id,
             "process": self.process.to_json(),
         }
-        if self.network is not None:
-            data["network"] = self.network.to_json()
+        data.update(self.details_json())
         if self.container is not None:
             data["container"] = self.container.to_json()
         if self.workload is not None:
@@ -187,8 +392,7 @@ class Alert:
             "workload": workload.to_json(),
             "process": ev.process.to_json(),
         }
-        if ev.network is not None:
-            data["network"] = ev.network.to_json()
+        data.update(ev.details_json())
         data["response"] = {
             "playbook": self.playbook,
             "actions": [a.to_json() for a in self.actions],
@@ -210,8 +414,6 @@ def event_from_json(data: dict[str, Any]) -> Event:
 
     Raises ``KeyError``/``ValueError``/``TypeError`` on malformed input; callers count and skip.
     """
-    proc = data["process"]
-    network = data.get("network")
     container = data.get("container")
     workload = data.get("workload")
     return Event(
@@ -219,22 +421,11 @@ def event_from_json(data: dict[str, Any]) -> Event:
         time=datetime.fromisoformat(data["time"].replace("Z", "+00:00")),
         ktime_ns=int(data.get("ktime_ns", 0)),
         cgroup_id=int(data.get("cgroup_id", 0)),
-        process=ProcessInfo(
-            pid=int(proc["pid"]),
-            ppid=int(proc.get("ppid", 0)),
-            uid=int(proc.get("uid", 0)),
-            exe=str(proc["exe"]),
-            cmdline=str(proc.get("cmdline", "")),
-            cmdline_truncated=bool(proc.get("cmdline_truncated", False)),
-        ),
-        network=NetworkInfo(
-            protocol=str(network["protocol"]),
-            family=str(network["family"]),
-            dest_ip=str(network["dest_ip"]),
-            dest_port=int(network["dest_port"]),
-        )
-        if network
-        else None,
+        process=ProcessInfo.from_json(data["process"]),
+        network=NetworkInfo.from_json(data["network"]) if data.get("network") else None,
+        dns=DnsInfo.from_json(data["dns"]) if data.get("dns") else None,
+        file=FileInfo.from_json(data["file"]) if data.get("file") else None,
+        syscall=SyscallInfo.from_json(data["syscall"]) if data.get("syscall") else None,
         container=ContainerInfo(
             id=str(container["id"]),
             name=str(container.get("name", container["id"])),
