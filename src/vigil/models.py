@@ -293,12 +293,15 @@ class Workload:
         return f"{self.namespace}/{self.kind}/{self.name}/{self.container}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "namespace": self.namespace,
             "kind": self.kind,
             "name": self.name,
             "container": self.container,
         }
+        if self.inferred:
+            data["inferred"] = True
+        return data
 
 
 HOST_WORKLOAD = Workload(namespace="", kind="Host", name="host", container="")
@@ -439,6 +442,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
             kind=str(workload["kind"]),
             name=str(workload["name"]),
             container=str(workload.get("container", "")),
+            inferred=bool(workload.get("inferred", False)),
         )
         if workload
         else None,
