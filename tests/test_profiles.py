@@ -39,7 +39,7 @@ def test_each_new_item_after_lock_is_one_deviation() -> None:
     book.lock_all()
     assert book.observe(attributed(exec_event("/bin/sh"))) == []
     (dev,) = book.observe(attributed(exec_event("/usr/bin/curl"), WEB_2))
-    assert dev.kind is ItemKind.EXECUTABLE
+    assert dev.item_kind is ItemKind.EXECUTABLE
     assert dev.item == "/usr/bin/curl"
     assert dev.rule == "profile.new_executable"
     assert "/bin/sh" in dev.message

@@ -7,11 +7,12 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from vigil.detect.profiles import Deviation, Profile, ProfileBook
+from vigil.detect import Detector, Finding
+from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
 from vigil.models import Alert, ContainerInfo, Event, Workload, utcnow
 from vigil.record.outputs import Output, emit_all
@@ -48,6 +49,8 @@ class Agent:
         responder: Responder,
         store: Store,
         outputs: Sequence[Output],
+        detectors: Sequence[Detector] = (),
+        alert_hooks: Sequence[Callable[[Alert], None]] = (),
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -55,6 +58,10 @@ class Agent:
         self.responder = responder
         self.store = store
         self.outputs = list(outputs)
+        #: the profiles come first; other detectors (rules) follow in order
+        self.detectors: list[Detector] = [profiles, *detectors]
+        #: called with every recorded alert (e.g. to group alerts into incidents)
+        self.alert_hooks = list(alert_hooks)
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -106,22 +113,26 @@ class Agent:
         if event.container is None:
             who = self.identity.resolve(event.cgroup_id, event.process.pid)
             event = replace(event, container=who.container, workload=who.workload)
-        alerts = [self._alert(deviation) for deviation in self.profiles.observe(event)]
+        alerts = [
+            self._alert(finding)
+            for detector in self.detectors
+            for finding in detector.observe(event)
+        ]
         for alert in alerts:
             await self.responder.respond(alert)
             self._record(alert)
         return alerts
 
-    def _alert(self, deviation: Deviation) -> Alert:
+    def _alert(self, finding: Finding) -> Alert:
         return Alert(
             id=str(uuid.uuid4()),
             time=utcnow(),
-            kind="deviation",
-            rule=deviation.rule,
-            severity=deviation.severity,
-            message=deviation.message,
-            mitre=deviation.mitre,
-            event=deviation.event,
+            kind=finding.kind,
+            rule=finding.rule,
+            severity=finding.severity,
+            message=finding.message,
+            mitre=list(finding.mitre),
+            event=finding.event,
         )
 
     def _record(self, alert: Alert) -> None:
@@ -131,6 +142,11 @@ class Agent:
         except Exception as exc:  # the alert still goes to the outputs below
             log.error("could not store alert %s: %s", alert.id, truncate(exc, 160))
         emit_all(self.outputs, alert, log.error)
+        for hook in self.alert_hooks:
+            try:
+                hook(alert)
+            except Exception as exc:
+                log.error("alert hook failed for %s: %s", alert.id, truncate(exc, 160))
 
     # -- persistence -----------------------------------------------------------------------
     async def _flush_periodically(self) -> None:

@@ -8,30 +8,25 @@ import errno
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from vigil import __version__
 from vigil.agent import Agent
-from vigil.api.ui import render_home
+from vigil.api.routes import alerts, health, profiles, ui
 from vigil.errors import VigilError
 
 API_PREFIX = "/api/v1"
 
-
-class LockRequest(BaseModel):
-    #: a workload selector (full key, ``namespace/name`` or ``name``); omitted with ``all``
-    workload: str | None = None
-    all: bool = False
+#: API routers, each mounted under API_PREFIX; add a topic by adding its module here
+API_ROUTERS: list[APIRouter] = [health.router, profiles.router, alerts.router]
 
 
 def create_app(agent: Agent, *, token: str | None = None) -> FastAPI:
     app = FastAPI(title="vigil", version=__version__, docs_url=f"{API_PREFIX}/docs")
-
+    app.state.agent = agent
     if token is not None:
 
         @app.middleware("http")
@@ -46,60 +41,10 @@ def create_app(agent: Agent, *, token: str | None = None) -> FastAPI:
                 )
             return await call_next(request)
 
-    @app.get(f"{API_PREFIX}/health")
-    async def health() -> dict[str, Any]:
-        return {
-            "status": "ok" if agent.running else "starting",
-            "version": __version__,
-            "sensor": agent.sensor.name,
-            "sensor_stats": agent.sensor_stats().to_json(),
-            "profiles": len(agent.profiles),
-            "alerts_emitted": agent.alerts_emitted,
-            "events_failed": agent.events_failed,
-        }
-
-    @app.get(f"{API_PREFIX}/profiles")
-    async def list_profiles() -> list[dict[str, Any]]:
-        return [p.to_json() for p in agent.profiles.all()]
-
-    @app.get(f"{API_PREFIX}/profiles/{{key:path}}")
-    async def get_profile(key: str) -> dict[str, Any]:
-        found = agent.profiles.select(key)
-        if len(found) != 1:
-            raise HTTPException(404 if not found else 409, _selection_problem(key, found))
-        return found[0].to_json()
-
-    @app.post(f"{API_PREFIX}/profiles/lock")
-    async def lock_profiles(request: LockRequest) -> dict[str, Any]:
-        if request.all == (request.workload is not None):
-            raise HTTPException(422, "give either a workload or all=true")
-        if request.workload is not None:
-            found = agent.profiles.select(request.workload)
-            if len(found) != 1:
-                raise HTTPException(
-                    404 if not found else 409, _selection_problem(request.workload, found)
-                )
-        locked = agent.lock(None if request.all else request.workload)
-        return {"locked": [p.key for p in locked]}
-
-    @app.get(f"{API_PREFIX}/alerts")
-    async def list_alerts(
-        limit: int = Query(100, ge=1, le=1000), workload: str | None = None
-    ) -> list[dict[str, Any]]:
-        return agent.store.alerts(limit=limit, workload=workload)
-
-    @app.get("/", response_class=HTMLResponse)
-    async def home() -> str:
-        return render_home(agent.profiles.all(), agent.store.alerts(limit=50))
-
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(ui.router)
     return app
-
-
-def _selection_problem(selector: str, found: list[Any]) -> str:
-    if not found:
-        return f"no profile matches {selector!r} (see `vigil profiles list`)"
-    keys = ", ".join(p.key for p in found)
-    return f"{selector!r} matches several profiles: {keys}; give the full key"
 
 
 class _QuietServer(uvicorn.Server):

@@ -96,29 +96,33 @@ class Deviation:
     """Behaviour a locked profile does not contain."""
 
     profile: Profile
-    kind: ItemKind
+    item_kind: ItemKind
     item: str
     event: Event
 
     @property
+    def kind(self) -> str:
+        return "deviation"
+
+    @property
     def rule(self) -> str:
-        return f"profile.new_{self.kind.value}"
+        return f"profile.new_{self.item_kind.value}"
 
     @property
     def severity(self) -> Severity:
         # A new program in an immutable container is the stronger signal of the two.
-        return Severity.HIGH if self.kind is ItemKind.EXECUTABLE else Severity.MEDIUM
+        return Severity.HIGH if self.item_kind is ItemKind.EXECUTABLE else Severity.MEDIUM
 
     @property
     def mitre(self) -> list[str]:
         # Tactics: TA0002 Execution; TA0011 Command and Control.
-        return ["TA0002"] if self.kind is ItemKind.EXECUTABLE else ["TA0011"]
+        return ["TA0002"] if self.item_kind is ItemKind.EXECUTABLE else ["TA0011"]
 
     @property
     def message(self) -> str:
-        known = sorted(self.profile.items(self.kind))
+        known = sorted(self.profile.items(self.item_kind))
         shown = ", ".join(known[:5]) + (f" (+{len(known) - 5} more)" if len(known) > 5 else "")
-        what = "process" if self.kind is ItemKind.EXECUTABLE else "destination"
+        what = "process" if self.item_kind is ItemKind.EXECUTABLE else "destination"
         return (
             f"new {what} {self.item} in workload {self.profile.key}, "
             f"whose locked profile knows: {shown or 'nothing'}"

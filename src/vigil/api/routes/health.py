@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from vigil import __version__
+from vigil.api.deps import AgentDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(agent: AgentDep) -> dict[str, Any]:
+    return {
+        "status": "ok" if agent.running else "starting",
+        "version": __version__,
+        "sensor": agent.sensor.name,
+        "sensor_stats": agent.sensor_stats().to_json(),
+        "profiles": len(agent.profiles),
+        "alerts_emitted": agent.alerts_emitted,
+        "events_failed": agent.events_failed,
+    }
