@@ -11,6 +11,7 @@ import contextlib
 import http.server
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -334,6 +335,48 @@ def test_closing_detaches_every_program_and_unmounts(bpf_cache: Path) -> None:
     assert not [name for name, i in ids.items() if program_loaded(i)]
 
 
+SENSOR_UNTIL_INTERRUPTED = """
+import asyncio, sys
+from pathlib import Path
+from vigil.sensor.ebpf import EbpfSensor
+
+async def main():
+    async with EbpfSensor(cache_dir=Path(sys.argv[1])) as sensor:
+        print(*sensor.program_ids().values(), flush=True)
+        async for _ in sensor.events():
+            pass
+
+asyncio.run(main())
+"""
+
+
+@e2e
+def test_ctrl_c_detaches_every_program(bpf_cache: Path) -> None:
+    mounts_before = mounted()
+    agent = subprocess.Popen(
+        [sys.executable, "-c", SENSOR_UNTIL_INTERRUPTED, str(bpf_cache)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert agent.stdout is not None
+        ids = [int(i) for i in agent.stdout.readline().split()]
+        assert len(ids) == len(PROGRAMS), agent.stderr.read() if agent.stderr else ""
+        assert all(program_loaded(i) for i in ids)
+        agent.send_signal(signal.SIGINT)
+        _, err = agent.communicate(timeout=10)
+    finally:
+        agent.kill()
+        agent.wait()
+    assert "KeyboardInterrupt" in err
+    deadline = time.monotonic() + 5.0
+    while any(program_loaded(i) for i in ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [i for i in ids if program_loaded(i)]
+    assert mounted() == mounts_before
+
+
 @e2e
 def test_a_full_ring_buffer_counts_kernel_losses_and_recovers(bpf_cache: Path) -> None:
     marker = f"vigil-after-storm-{uuid.uuid4().hex[:6]}"
@@ -418,3 +461,29 @@ def test_non_root_gets_a_privilege_error(tmp_path: Path) -> None:
     assert str(caught.value).startswith("the eBPF sensor needs root")
     assert "CAP_BPF" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@e2e
+def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
+    from vigil.sensor import libbpf
+    from vigil.sensor.build import SOURCE_DIR, build_object
+
+    sources = tmp_path / "src"
+    shutil.copytree(SOURCE_DIR, sources)
+    c_file = sources / "vigil.bpf.c"
+    # let argv reads run past the 1 KiB buffer: the verifier must refuse the program
+    c_file.write_text(c_file.read_text().replace("len > VIGIL_ARGS_MAX)", "len > 4096)"))
+    assert "len > 4096)" in c_file.read_text()
+    built = build_object(tmp_path / "cache", source_dir=sources)
+    obj = libbpf.open_object(built.path)
+    try:
+        with pytest.raises(SensorError) as caught:
+            libbpf.load_object(obj)
+    finally:
+        libbpf.lib().bpf_object__close(obj)
+    message = str(caught.value)
+    assert message.startswith("load BPF object failed")
+    assert "invalid access to memory" in message
+    assert "vigil_exec" in message
+    assert not isinstance(caught.value, PrivilegeError)
+    assert len(message) < 1000

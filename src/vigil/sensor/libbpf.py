@@ -2,7 +2,7 @@
 
 libbpf ≥ 1.0 reports failures as NULL (pointer results, with ``errno`` set) or as a negative
 error code (integer results). Both become :class:`SensorError` naming the step that failed;
-``EPERM``/``EACCES`` become :class:`PrivilegeError`.
+``EPERM`` becomes :class:`PrivilegeError`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import errno
 import functools
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +24,12 @@ log = logging.getLogger("vigil.sensor.libbpf")
 
 LIBBPF_SONAME = "libbpf.so.1"
 PRIVILEGE_HINT = "run vigil as root (it needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)"
-#: bound on one libbpf message (verifier logs can be megabytes)
-MAX_LOG_MESSAGE = 2000
+#: bound on one formatted libbpf message: a verifier log states its reason at the very end
+MAX_MESSAGE = 1 << 20
+#: what is kept of a warning (its end) to explain a failed load
+KEPT_TAIL = 4096
+#: verifier-log lines that are statistics, not reasons
+_LOG_NOISE = ("processed ", "verification time", "stack depth", "-- END PROG", "-- BEGIN PROG")
 
 # enum libbpf_print_level
 _LIBBPF_WARN, _LIBBPF_INFO, _LIBBPF_DEBUG = 0, 1, 2
@@ -108,14 +113,18 @@ _libc.vsnprintf.restype = ctypes.c_int
 _libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
 
 
+_format_buffer = ctypes.create_string_buffer(MAX_MESSAGE)
+_format_lock = threading.Lock()  # ctypes drops the GIL around vsnprintf
+
+
 def _on_libbpf_message(level: int, fmt: bytes | None, args: int | None) -> int:
     with contextlib.suppress(Exception):  # called from C: nothing may escape
-        buf = ctypes.create_string_buffer(MAX_LOG_MESSAGE)
-        _libc.vsnprintf(buf, MAX_LOG_MESSAGE, fmt, args)
-        message = buf.value.decode("utf-8", "backslashreplace").rstrip()
+        with _format_lock:
+            _libc.vsnprintf(_format_buffer, MAX_MESSAGE, fmt, args)
+            message = _format_buffer.value.decode("utf-8", "backslashreplace").rstrip()
         if message:
             if level == _LIBBPF_WARN:
-                recent_warnings.append(message)
+                recent_warnings.append(message[-KEPT_TAIL:])
             log.log(_LEVELS.get(level, logging.DEBUG), "libbpf: %s", truncate(message, 500))
     return 0
 
@@ -124,7 +133,7 @@ def failure(step: str, err: int) -> SensorError | PrivilegeError:
     """The error for ``step`` failing with errno ``err`` (positive)."""
     name = errno.errorcode.get(err, str(err))
     detail = f"{step} failed: {os.strerror(err)} ({name})"
-    if err in (errno.EPERM, errno.EACCES):
+    if err == errno.EPERM:  # not EACCES: that is how the verifier rejects a program
         return PrivilegeError(detail, hint=PRIVILEGE_HINT)
     return SensorError(detail)
 
@@ -145,8 +154,13 @@ def check_rc(rc: int, step: str) -> int:
 
 def verifier_reason() -> str:
     """The last libbpf warnings, joined and bounded: usually says why a program did not load."""
-    lines = [line for msg in recent_warnings for line in msg.splitlines() if line.strip()]
-    return truncate(" | ".join(lines[-6:]), 600)
+    lines = [
+        line.strip()
+        for message in recent_warnings
+        for line in message.splitlines()
+        if line.strip() and not line.startswith(_LOG_NOISE)
+    ]
+    return truncate(" | ".join(lines[-4:]), 600)
 
 
 # -- small typed wrappers ------------------------------------------------------------------------
