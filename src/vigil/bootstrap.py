@@ -121,6 +121,14 @@ async def run_agent(
                 loop.remove_signal_handler(signum)
             for output in agent.outputs:
                 output.close()
+        stats = agent.sensor_stats()
+        log.info(
+            "stopped and detached: %d events, %d alerts, %d lost in the kernel, %d in user space",
+            stats.received,
+            agent.alerts_emitted,
+            stats.lost_kernel,
+            stats.lost_user,
+        )
         return agent
     finally:
         store.close()
