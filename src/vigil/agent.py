@@ -15,6 +15,7 @@ from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
 from vigil.models import Alert, ContainerInfo, Event, Workload, utcnow
+from vigil.record.metrics import AgentMetrics
 from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
@@ -51,6 +52,7 @@ class Agent:
         outputs: Sequence[Output],
         detectors: Sequence[Detector] = (),
         alert_hooks: Sequence[Callable[[Alert], None]] = (),
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -62,6 +64,8 @@ class Agent:
         self.detectors: list[Detector] = [profiles, *detectors]
         #: called with every recorded alert (e.g. to group alerts into incidents)
         self.alert_hooks = list(alert_hooks)
+        self.metrics = metrics or AgentMetrics()
+        self.metrics.live.add(self._live_metrics)
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -104,12 +108,14 @@ class Agent:
                 await self.handle(event)
             except Exception:  # one bad event must never stop the agent
                 self.events_failed += 1
+                self.metrics.events_failed.inc()
                 log.exception(
                     "event %s of pid %s could not be handled", event.type, event.process.pid
                 )
 
     async def handle(self, event: Event) -> list[Alert]:
         """Attribute, detect, respond and record one event; returns the alerts it raised."""
+        self.metrics.events.labels(str(event.type)).inc()
         if event.container is None:
             who = self.identity.resolve(event.cgroup_id, event.process.pid)
             event = replace(event, container=who.container, workload=who.workload)
@@ -137,6 +143,7 @@ class Agent:
 
     def _record(self, alert: Alert) -> None:
         self.alerts_emitted += 1
+        self.metrics.alert_recorded(alert)
         try:
             self.store.save_alert(alert)
         except Exception as exc:  # the alert still goes to the outputs below
@@ -173,3 +180,35 @@ class Agent:
 
     def sensor_stats(self) -> SensorStats:
         return self.sensor.stats()
+
+    def _live_metrics(
+        self,
+    ) -> list[tuple[str, str, str, dict[tuple[tuple[str, str], ...], float]]]:
+        stats = self.sensor_stats()
+        states: dict[tuple[tuple[str, str], ...], float] = {
+            (("state", "learning"),): 0,
+            (("state", "locked"),): 0,
+        }
+        for profile in self.profiles.all():
+            states[(("state", str(profile.state)),)] = (
+                states.get((("state", str(profile.state)),), 0) + 1
+            )
+        return [
+            (
+                "vigil_sensor_records",
+                "Records the sensor read from the kernel",
+                "counter",
+                {(): stats.received},
+            ),
+            (
+                "vigil_sensor_lost",
+                "Events lost, by where they were lost (nothing is dropped silently)",
+                "counter",
+                {
+                    (("where", "kernel"),): stats.lost_kernel,
+                    (("where", "user"),): stats.lost_user,
+                    (("where", "malformed"),): stats.malformed,
+                },
+            ),
+            ("vigil_profiles", "Workload profiles by state", "gauge", states),
+        ]

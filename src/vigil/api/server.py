@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vigil import __version__
 from vigil.agent import Agent
-from vigil.api.routes import alerts, health, profiles, ui
+from vigil.api.routes import alerts, health, metrics, profiles, ui
 from vigil.errors import VigilError
 
 API_PREFIX = "/api/v1"
@@ -43,6 +43,7 @@ def create_app(agent: Agent, *, token: str | None = None) -> FastAPI:
 
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(metrics.router)
     app.include_router(ui.router)
     return app
 
