@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx2
 import msgspec
+import yaml
 from lightkube import AsyncClient, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ApiError
@@ -92,7 +93,8 @@ def load_config(
         else:
             path = os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
             config = KubeConfig.from_file(Path(path).expanduser()).get()
-    except (LightkubeConfigError, OSError, KeyError, ValueError, TypeError) as exc:
+    except (LightkubeConfigError, yaml.YAMLError, OSError, LookupError, ValueError, TypeError,
+            AttributeError) as exc:  # fmt: skip
         where = str(kubeconfig) if kubeconfig is not None else "in-cluster config or kubeconfig"
         raise KubeConfigError(f"Kubernetes configuration ({where}): {truncate(exc, 120)}") from None
     if config is None:
