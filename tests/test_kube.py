@@ -33,6 +33,7 @@ from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.models import Workload
 
 NODE = "node-1"
+PODS = km.resource("v1", "pods")
 REPLICASETS = km.resource("apps/v1", "replicasets")
 
 
@@ -146,10 +147,10 @@ async def a_cluster(kmock: km.KubernetesEmulator) -> None:
     await create(kmock, controller("CronJob", "ops", "report"))
     await create(
         kmock, controller("Job", "ops", "report-28731540", owner("CronJob", "report", "batch/v1"))
-    )  # noqa: E501
+    )
     await create(
         kmock, pod("ops", "report-28731540-fz5k2", owner("Job", "report-28731540", "batch/v1"))
-    )  # noqa: E501
+    )
     await create(kmock, controller("Job", "ops", "migrate"))
     await create(kmock, pod("ops", "migrate-bq7xz", owner("Job", "migrate", "batch/v1")))
     await create(kmock, controller("ReplicaSet", "shop", "bare-rs"))
@@ -180,12 +181,12 @@ def test_kubeconfig_and_in_cluster_configuration(
 
 
 def test_missing_or_broken_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(KubeConfigError, match="nope.yaml") as missing:
+    with pytest.raises(KubeConfigError, match=r"nope\.yaml") as missing:
         load_config(tmp_path / "nope.yaml")
     assert missing.value.exit_code == EXIT_BAD_USAGE
     broken = tmp_path / "broken.yaml"
     broken.write_text("clusters: [oops\n")
-    with pytest.raises(KubeConfigError, match="broken.yaml"):
+    with pytest.raises(KubeConfigError, match=r"broken\.yaml"):
         load_config(broken)
 
 
@@ -245,14 +246,14 @@ async def test_watch_events_add_modify_delete(kmock: km.KubernetesEmulator, tmp_
         # ADDED: a pod whose ReplicaSet cannot be read yet (404) stays inferred, not wrong
         await create(
             kmock, pod("shop", "api-5b9f7c6d48-bx7kq", owner("ReplicaSet", "api-5b9f7c6d48"))
-        )  # noqa: E501
+        )
         await create(kmock, pod("data", "db-1", owner("StatefulSet", "db")))
         await eventually(lambda: directory.workload("data", "db-1", "c") is not None)
         assert directory.workload("shop", "api-5b9f7c6d48-bx7kq", "c") is None
         # MODIFIED: once its ReplicaSet exists, the next event of the pod resolves it
         await create(
             kmock, controller("ReplicaSet", "shop", "api-5b9f7c6d48", owner("Deployment", "api"))
-        )  # noqa: E501
+        )
         patched = await kmock.patch(
             "/api/v1/namespaces/shop/pods/api-5b9f7c6d48-bx7kq",
             json={"metadata": {"labels": {"ready": "yes"}}},
@@ -324,7 +325,7 @@ async def test_each_call_raises_our_own_errors(
             await api.controller_of("ReplicaSet", "shop", "odd")
         await create(
             kmock, controller("Job", "ops", "nightly-1", owner("CronJob", "nightly", "batch/v1"))
-        )  # noqa: E501
+        )
         assert await api.controller_of("Job", "ops", "nightly-1") == OwnerRef("CronJob", "nightly")
         assert await api.controller_of("StatefulSet", "ops", "x") is None  # owns its pods itself
     finally:

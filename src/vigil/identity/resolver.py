@@ -323,8 +323,7 @@ class IdentityResolver:
         assert self._owners is not None
         self._owners_seen = self._owners.generation
         for record in list(self._records.values()):
-            namespace, pod = pod_of(record.annotations)
-            if not pod:
+            if not pod_of(record.annotations)[1]:
                 continue
             workload, source = derive_workload(
                 record.annotations,

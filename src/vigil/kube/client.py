@@ -23,9 +23,8 @@ import msgspec
 import yaml
 from lightkube import AsyncClient, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
-from lightkube.core.exceptions import ApiError
+from lightkube.core.exceptions import ApiError, NotReadyError
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
-from lightkube.core.exceptions import NotReadyError
 from lightkube.models.meta_v1 import OwnerReference
 from lightkube.resources.apps_v1 import ReplicaSet
 from lightkube.resources.batch_v1 import Job
