@@ -179,6 +179,10 @@ class IdentityResolver:
                 self._live_record(identity.record.id)  # drops the record if its state is gone
 
     @property
+    def pod_owners(self) -> PodOwners | None:
+        return self._owners
+
+    @property
     def cached_identities(self) -> int:
         return len(self._by_path)
 
