@@ -296,7 +296,7 @@ def test_every_layout_is_attributed(tmp_path: Path, case: Case, cgroup_version: 
 def test_containers_that_started_before_the_agent_are_found_by_a_scan(
     tmp_path: Path, case: Case
 ) -> None:
-    host, resolver = resolve(tmp_path, case, 2)
+    _, resolver = resolve(tmp_path, case, 2)
 
     result = resolver.scan()
 

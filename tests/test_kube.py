@@ -20,6 +20,7 @@ import kmock as km
 import pytest
 
 from tests.identity_host import CRI_ANNOTATIONS, ID, UID, FakeHost
+from vigil.config import KubernetesConfig
 from vigil.errors import EXIT_BAD_USAGE
 from vigil.kube.client import (
     KubeApi,
@@ -30,6 +31,7 @@ from vigil.kube.client import (
     load_config,
 )
 from vigil.kube.pods import PodDirectory, PodWatcher
+from vigil.kube.setup import pod_watcher
 from vigil.models import Workload
 
 NODE = "node-1"
@@ -401,3 +403,23 @@ async def test_resolver_switches_from_inference_to_the_api_owner(
         await eventually(lambda: resolver.resolve(cgroup_id, 1).workload.inferred)
 
     await with_watcher(watcher, check)
+
+
+# -- wiring from configuration ---------------------------------------------------------------
+def test_watcher_from_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("NODE_NAME", "from-downward-api")
+    directory = PodDirectory()
+    assert pod_watcher(KubernetesConfig(enabled="off"), directory) is None
+    assert pod_watcher(KubernetesConfig(enabled="auto"), directory) is None  # no config: infer
+    with pytest.raises(KubeConfigError, match="absent"):
+        pod_watcher(KubernetesConfig(enabled="on"), directory)
+
+    path = kubeconfig(tmp_path, "http://127.0.0.1:6443")
+    watcher = pod_watcher(KubernetesConfig(kubeconfig=path), directory)
+    assert watcher is not None
+    assert watcher.node == "from-downward-api"
+    assert watcher.api.server == "http://127.0.0.1:6443"
+    named = pod_watcher(KubernetesConfig(kubeconfig=path, node_name="n7"), directory)
+    assert named is not None and named.node == "n7"
