@@ -291,3 +291,34 @@ def test_bad_inputs_never_raise(host: FakeHost) -> None:
     resolver = host.resolver()
     assert resolver.resolve(-1, 66).container == HOST_CONTAINER
     assert resolver.resolve(cgroup_id, 66).container.runtime == "runc"
+
+
+def test_scan_updates_changed_containers_and_forgets_exited_ones(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS, pid=100)
+    resolver = host.resolver()
+    assert resolver.scan().added == ("t1",)
+    assert resolver.resolve(cgroup_id, 100).record is not None
+
+    # the runtime rewrites its state (e.g. the container was restarted under the same id)
+    state = json.loads((state_dir / "state.json").read_text())
+    state["init_process_pid"] = 200
+    (state_dir / "state.json").write_text(json.dumps(state))
+    os.utime(state_dir / "state.json", ns=(1, 2_000_000_000_000_000_000))
+    assert resolver.scan().updated == ("t1",)
+    identity = resolver.resolve(cgroup_id, 200)
+    assert identity.record is not None
+    assert identity.record.pid == 200  # the cached identity went with the old record
+    assert resolver.scan() == type(resolver.scan())()  # nothing changed since
+
+    shutil.rmtree(state_dir)
+    assert resolver.scan().removed == ("t1",)
+    assert resolver.containers() == []
+
+
+def test_scan_is_bounded(host: FakeHost) -> None:
+    for index in range(10):
+        host.runc_container("runc", f"t{index}", f"/t{index}", {})
+    resolver = host.resolver(max_containers=4)
+    assert len(resolver.scan().added) == 4
+    assert len(resolver.containers()) == 4

@@ -30,7 +30,7 @@ from vigil.kube.client import (
     OwnerRef,
     load_config,
 )
-from vigil.kube.pods import PodDirectory, PodWatcher
+from vigil.kube.pods import PodDirectory, PodOwner, PodWatcher
 from vigil.kube.setup import pod_watcher
 from vigil.models import Workload
 
@@ -423,3 +423,17 @@ def test_watcher_from_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert watcher.api.server == "http://127.0.0.1:6443"
     named = pod_watcher(KubernetesConfig(kubeconfig=path, node_name="n7"), directory)
     assert named is not None and named.node == "n7"
+
+
+def test_pod_directory_is_bounded_and_counts_changes() -> None:
+    directory = PodDirectory(max_pods=3)
+    for index in range(5):
+        directory.put("ns", f"p{index}", PodOwner(f"u{index}", "Pod", f"p{index}"))
+    assert len(directory) == 3
+    assert directory.workload("ns", "p0", "c") is None  # the oldest went first
+    assert directory.workload("ns", "p4", "c") == Workload("ns", "Pod", "p4", "c")
+    generation = directory.generation
+    directory.put("ns", "p4", PodOwner("u4", "Pod", "p4"))  # no change, no new generation
+    assert directory.generation == generation
+    directory.remove("ns", "p4")
+    assert directory.generation == generation + 1
