@@ -78,13 +78,15 @@ async def keep_identity_current(
     """Background work of the identity stage: the pod watch and periodic state scans."""
     tasks = [asyncio.create_task(watcher.run())] if watcher is not None else []
     try:
-        while not stop.is_set():
-            try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATE_SCAN_INTERVAL)
+            if stop.is_set():
+                break
+            try:  # run_agent scanned once before the sensor started
                 resolver.scan()
             except Exception as exc:  # a scan failing must not stop the agent
                 log.warning("scanning runtime state failed: %s", truncate(exc, 160))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), STATE_SCAN_INTERVAL)
     finally:
         for task in tasks:
             task.cancel()
