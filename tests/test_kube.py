@@ -20,6 +20,7 @@ import kmock as km
 import pytest
 
 from tests.identity_host import CRI_ANNOTATIONS, ID, UID, FakeHost
+from vigil import bootstrap
 from vigil.config import KubernetesConfig
 from vigil.errors import EXIT_BAD_USAGE
 from vigil.kube.client import (
@@ -437,3 +438,29 @@ def test_pod_directory_is_bounded_and_counts_changes() -> None:
     assert directory.generation == generation
     directory.remove("ns", "p4")
     assert directory.generation == generation + 1
+
+
+@pytest.mark.asyncio
+async def test_agent_keeps_identity_current_in_the_background(
+    kmock: km.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What run_agent runs next to the pipeline: the pod watch and periodic state scans."""
+    monkeypatch.setattr(bootstrap, "STATE_SCAN_INTERVAL", 0.05)
+    await create(kmock, controller("StatefulSet", "data", "db"))
+    await create(kmock, pod("data", "db-0", owner("StatefulSet", "db")))
+    host = FakeHost(tmp_path)
+    directory = PodDirectory()
+    resolver = host.resolver(pod_owners=directory)
+    watcher = PodWatcher(api_for(tmp_path, str(kmock.url)), NODE, directory)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bootstrap.keep_identity_current(resolver, watcher, stop))
+
+    path = f"/kubepods/besteffort/pod{UID}/{ID}"
+    host.runc_container("containerd/runc/k8s.io", ID, path, CRI_ANNOTATIONS)  # started later
+    await eventually(lambda: [r.workload.inferred for r in resolver.containers()] == [False])
+    (record,) = resolver.containers()
+    assert record.workload == Workload("data", "StatefulSet", "db", "postgres")
+    assert record.found.workload == "kube API"
+
+    stop.set()
+    await asyncio.wait_for(task, 5)
