@@ -27,7 +27,16 @@ def vigil(
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["run"], ["demo"], ["profiles"], ["profiles", "list"], ["profiles", "lock"], ["version"]],
+    [
+        [],
+        ["run"],
+        ["demo"],
+        ["profiles"],
+        ["profiles", "list"],
+        ["profiles", "lock"],
+        ["version"],
+        ["containers"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = vigil(*command, "--help")

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import AgentConfig, load_config, parse_config
+from vigil.config import AgentConfig, KubernetesConfig, load_config, parse_config
 from vigil.errors import ConfigError
 from vigil.models import Severity
 
@@ -38,7 +38,8 @@ def test_every_error_is_reported_with_its_line() -> None:
     lines = str(caught.value).splitlines()
     assert lines == [
         "agent.yaml:1: api.listen must be HOST:PORT, not 'nowhere'",
-        "agent.yaml:2: unknown key 'bogus' (known: api, profiles, outputs, playbooks, sensor)",
+        "agent.yaml:2: unknown key 'bogus' "
+        "(known: api, profiles, outputs, playbooks, sensor, kubernetes)",
         "agent.yaml:4: playbooks[0].match.severity: 'extreme' is not one of "
         "critical, high, medium, low, info",
         "agent.yaml:5: playbooks[0].mode must be one of alert, auto",
@@ -69,3 +70,27 @@ def test_unknown_output_is_rejected() -> None:
 
 def test_learning_period_null_means_manual_lock() -> None:
     assert parse_config("profiles: {learning_period: null}").learning_period is None
+
+
+def test_kubernetes_section() -> None:
+    config = parse_config(
+        "kubernetes:\n  enabled: true\n  kubeconfig: /etc/vigil/kubeconfig\n  node_name: node-1\n"
+    )
+    assert config.kubernetes == KubernetesConfig(
+        enabled="on", kubeconfig=Path("/etc/vigil/kubeconfig"), node_name="node-1"
+    )
+    assert parse_config("kubernetes: {enabled: false}").kubernetes.enabled == "off"
+    assert parse_config("").kubernetes == KubernetesConfig(enabled="auto")
+
+
+def test_kubernetes_errors_name_their_lines() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            "kubernetes:\n  enabled: sometimes\n  kubeconfig: 3\n  nodename: x\n", "agent.yaml"
+        )
+    lines = str(caught.value).splitlines()
+    assert lines == [
+        "agent.yaml:2: kubernetes.enabled must be auto, true or false, not 'sometimes'",
+        "agent.yaml:3: kubernetes.kubeconfig must be a file path",
+        "agent.yaml:4: unknown key kubernetes.'nodename' (known: enabled, kubeconfig, node_name)",
+    ]

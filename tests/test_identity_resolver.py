@@ -10,104 +10,19 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from vigil.identity import IdentityResolver, StateRoot
+from tests.identity_host import (
+    CREATED,
+    CRI_ANNOTATIONS,
+    CRIO_ANNOTATIONS,
+    ID,
+    ID2,
+    UID,
+    FakeHost,
+)
 from vigil.models import HOST_CONTAINER, HOST_WORKLOAD, ContainerInfo, Workload
-
-ID = "9b2f" + "5e6d7c8b9a0f1e2d" * 3 + "3c4b5a697887"
-ID2 = "1a2b" + "c3d4e5f60718293a" * 3 + "4b5c6d7e8f90"
-assert len(ID) == len(ID2) == 64
-UID = "8d3c2a10-5b7e-4f62-9c1d-2e3f4a5b6c7d"
-CREATED = "2026-11-28T04:40:31.24644634Z"
-
-
-class FakeHost:
-    """One machine's worth of OS boundary under tmp_path."""
-
-    def __init__(self, base: Path, *, cgroup2: bool = True) -> None:
-        self.proc = base / "proc"
-        self.cgroup = base / "cgroup"
-        self.run = base / "run"
-        self.now = 1000.0
-        (self.proc / "self").mkdir(parents=True)
-        self.cgroup.mkdir()
-        mounts = "proc /proc proc rw 0 0\ncgroup /sys/fs/cgroup/freezer cgroup rw,freezer 0 0\n"
-        if cgroup2:
-            mounts += f"cgroup2 {self.cgroup} cgroup2 rw,relatime 0 0\n"
-        (self.proc / "self" / "mounts").write_text(mounts)
-        self.roots = [
-            StateRoot(str(self.run / "runc"), "runc"),
-            StateRoot(str(self.run / "crun"), "crun"),
-            StateRoot(str(self.run / "containerd" / "runc"), "containerd", namespaced=True),
-            StateRoot(str(self.run / "docker" / "runtime-runc" / "moby"), "docker"),
-        ]
-
-    def clock(self) -> float:
-        return self.now
-
-    def resolver(self, **options: Any) -> IdentityResolver:
-        return IdentityResolver(
-            proc_root=str(self.proc), state_roots=self.roots, clock=self.clock, **options
-        )
-
-    def cgroup_dir(self, path: str) -> int:
-        """Create a cgroup2 directory; its inode is the cgroup id the sensor would report."""
-        directory = self.cgroup / path.lstrip("/")
-        directory.mkdir(parents=True, exist_ok=True)
-        return os.stat(directory).st_ino
-
-    def process(self, pid: int, path: str, *, v1: str | None = None) -> None:
-        (self.proc / str(pid)).mkdir(exist_ok=True)
-        lines = f"6:freezer:{v1 or path}\n0::{path}\n"
-        (self.proc / str(pid) / "cgroup").write_text(lines)
-
-    def runc_container(
-        self,
-        root: str,
-        container_id: str,
-        cgroup_path: str,
-        annotations: dict[str, str],
-        *,
-        pid: int = 4242,
-    ) -> Path:
-        """A runc state dir (``root`` relative to run/) and a bundle holding ``annotations``."""
-        bundle = self.run / "bundles" / container_id
-        bundle.mkdir(parents=True)
-        (bundle / "config.json").write_text(
-            json.dumps({"ociVersion": "1.0.2", "annotations": annotations})
-        )
-        state_dir = self.run / root / container_id
-        state_dir.mkdir(parents=True)
-        state = {
-            "id": container_id,
-            "init_process_pid": pid,
-            "created": CREATED,
-            "config": {"labels": [f"bundle={bundle}"]},
-            "cgroup_paths": {
-                "": f"{self.cgroup}{cgroup_path}",
-                "freezer": f"/sys/fs/cgroup/freezer{cgroup_path}",
-            },
-        }
-        (state_dir / "state.json").write_text(json.dumps(state))
-        return state_dir
-
-
-CRIO_ANNOTATIONS = {
-    "io.kubernetes.pod.namespace": "shop",
-    "io.kubernetes.pod.name": "web-7d4b9c8f6d-x2x9k",
-    "io.kubernetes.container.name": "nginx",
-    "io.kubernetes.cri-o.ImageName": "docker.io/library/nginx:1.25",
-}
-CRI_ANNOTATIONS = {
-    "io.kubernetes.cri.container-type": "container",
-    "io.kubernetes.cri.sandbox-namespace": "data",
-    "io.kubernetes.cri.sandbox-name": "db-0",
-    "io.kubernetes.cri.container-name": "postgres",
-    "io.kubernetes.cri.image-name": "docker.io/library/postgres:16",
-}
 
 
 @pytest.fixture
@@ -376,3 +291,34 @@ def test_bad_inputs_never_raise(host: FakeHost) -> None:
     resolver = host.resolver()
     assert resolver.resolve(-1, 66).container == HOST_CONTAINER
     assert resolver.resolve(cgroup_id, 66).container.runtime == "runc"
+
+
+def test_scan_updates_changed_containers_and_forgets_exited_ones(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t1")
+    state_dir = host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS, pid=100)
+    resolver = host.resolver()
+    assert resolver.scan().added == ("t1",)
+    assert resolver.resolve(cgroup_id, 100).record is not None
+
+    # the runtime rewrites its state (e.g. the container was restarted under the same id)
+    state = json.loads((state_dir / "state.json").read_text())
+    state["init_process_pid"] = 200
+    (state_dir / "state.json").write_text(json.dumps(state))
+    os.utime(state_dir / "state.json", ns=(1, 2_000_000_000_000_000_000))
+    assert resolver.scan().updated == ("t1",)
+    identity = resolver.resolve(cgroup_id, 200)
+    assert identity.record is not None
+    assert identity.record.pid == 200  # the cached identity went with the old record
+    assert resolver.scan() == type(resolver.scan())()  # nothing changed since
+
+    shutil.rmtree(state_dir)
+    assert resolver.scan().removed == ("t1",)
+    assert resolver.containers() == []
+
+
+def test_scan_is_bounded(host: FakeHost) -> None:
+    for index in range(10):
+        host.runc_container("runc", f"t{index}", f"/t{index}", {})
+    resolver = host.resolver(max_containers=4)
+    assert len(resolver.scan().added) == 4
+    assert len(resolver.containers()) == 4

@@ -12,7 +12,7 @@ import pytest
 
 from vigil.identity import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
-from vigil.models import Workload
+from vigil.models import ContainerInfo, Workload
 
 pytestmark = [
     pytest.mark.e2e,
@@ -142,3 +142,61 @@ def test_containerd_like_kubepods_container(
         assert identity.record.state_root == k8s_root
 
     assert resolver.lookup(container_id) is None
+
+
+def test_cri_o_like_kubepods_container(
+    rootfs: Path, tmp_path: Path, resolver: IdentityResolver, pod_cgroup: str
+) -> None:
+    """CRI-O's layout: runc root /run/runc, cgroupsPath /kubepods/<qos>/pod<uid>/crio-<id>."""
+    container_id = uuid.uuid4().hex + uuid.uuid4().hex
+    annotations = {
+        "io.kubernetes.cri-o.ContainerType": "container",
+        "io.kubernetes.cri-o.ImageName": "docker.io/library/nginx:1.25",
+        "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.pod.name": "web-7d4b9c8f6d-x2x9k",
+        "io.kubernetes.container.name": "nginx",
+    }
+    with RuncContainer(
+        container_id,
+        rootfs,
+        tmp_path / "bundle",
+        ["sleep", "60"],
+        annotations=annotations,
+        cgroups_path=f"{pod_cgroup}/crio-{container_id}",
+    ) as container:
+        identity = resolver.resolve(cgroup_id_of(resolver, container), container.pid)
+
+        assert identity.container == ContainerInfo(
+            container_id, "nginx", "docker.io/library/nginx:1.25", "cri-o"
+        )
+        assert identity.workload == Workload("shop", "Deployment", "web", "nginx", inferred=True)
+        assert identity.cgroup_path == f"{pod_cgroup}/crio-{container_id}"
+        assert identity.record is not None
+        assert identity.record.state_root == "/run/runc"
+        assert identity.record.found.layout == "crio-<id> (cgroupfs driver)"
+        assert identity.record.found.workload == "inferred from pod name"
+
+    assert resolver.lookup(container_id) is None
+
+
+def test_container_started_before_the_agent_is_found_then_forgotten(
+    rootfs: Path, tmp_path: Path
+) -> None:
+    container_id = f"vigil-id-{uuid.uuid4().hex[:8]}"
+    annotations = {"io.kubernetes.pod.namespace": "ops", "io.kubernetes.pod.name": "db-0"}
+    with RuncContainer(
+        container_id, rootfs, tmp_path / "bundle", ["sleep", "60"], annotations=annotations
+    ) as container:
+        resolver = IdentityResolver()  # starts after the container
+        if resolver.cgroup_root is None:
+            pytest.skip("no cgroup2 mount")
+        assert container_id in resolver.scan().added
+        record = resolver.lookup(container_id)
+        assert record is not None
+        assert record.pid == container.pid
+        assert record.workload == Workload("ops", "StatefulSet", "db", container_id, inferred=True)
+        # its first event hits the record the scan made
+        identity = resolver.resolve(cgroup_id_of(resolver, container), container.pid)
+        assert identity.record == record
+    assert container_id in resolver.scan().removed
+    assert all(r.id != container_id for r in resolver.containers())

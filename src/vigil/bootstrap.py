@@ -17,14 +17,18 @@ from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.server import bind_socket, create_app, serve
 from vigil.config import AgentConfig, split_listen
 from vigil.detect.profiles import ProfileBook
-from vigil.errors import PrivilegeError
+from vigil.errors import PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
+from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
 from vigil.respond.responder import ContainerLookup, Responder
 from vigil.sensor import Sensor
 
 log = logging.getLogger(__name__)
+
+#: how often runtime state roots are scanned for containers that came, changed or went
+STATE_SCAN_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,40 @@ def ebpf_sensor(options: RunOptions) -> Sensor:
         btf_path=options.config.btf_path,
         ringbuf_bytes=options.config.ringbuf_bytes,
     )
+
+
+def build_identity(options: RunOptions) -> tuple[IdentityResolver, PodWatcher | None]:
+    """The resolver, fed by a watch of this node's pods when the Kubernetes API is there."""
+    from vigil.kube.setup import pod_watcher  # lightkube is imported only when it is needed
+
+    directory = PodDirectory()
+    watcher = pod_watcher(options.config.kubernetes, directory)
+    resolver = IdentityResolver(pod_owners=directory if watcher is not None else None)
+    return resolver, watcher
+
+
+async def keep_identity_current(
+    resolver: IdentityResolver, watcher: PodWatcher | None, stop: asyncio.Event
+) -> None:
+    """Background work of the identity stage: the pod watch and periodic state scans."""
+    tasks = [asyncio.create_task(watcher.run())] if watcher is not None else []
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATE_SCAN_INTERVAL)
+            if stop.is_set():
+                break
+            try:  # run_agent scanned once before the sensor started
+                resolver.scan()
+            except Exception as exc:  # a scan failing must not stop the agent
+                log.warning("scanning runtime state failed: %s", truncate(exc, 160))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if watcher is not None:
+            with contextlib.suppress(Exception):
+                await watcher.api.close()
 
 
 def build_agent(
@@ -90,7 +128,9 @@ async def run_agent(
     stop = stop or asyncio.Event()
     store = Store.open(options.data_dir)
     try:
-        agent = build_agent(options, store, sensor=sensor_factory(options))
+        resolver, watcher = build_identity(options)
+        resolver.scan()  # containers that started before the agent are known from their 1st event
+        agent = build_agent(options, store, sensor=sensor_factory(options), identity=resolver)
         api_socket = None
         token = None
         if options.listen:
@@ -103,7 +143,10 @@ async def run_agent(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            tasks = [asyncio.create_task(agent.run(stop))]
+            tasks = [
+                asyncio.create_task(agent.run(stop)),
+                asyncio.create_task(keep_identity_current(resolver, watcher, stop)),
+            ]
             if api_socket is not None:
                 app = create_app(agent, token=token)
                 tasks.append(asyncio.create_task(serve(app, api_socket, stop)))

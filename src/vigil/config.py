@@ -40,6 +40,24 @@ class Playbook:
     actions: tuple[str, ...]
 
 
+KUBERNETES_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesConfig:
+    """Where the Kubernetes API is and whether to use it.
+
+    ``enabled``: ``auto`` uses the API when a configuration is found (in-cluster service
+    account, ``kubeconfig``, ``$KUBECONFIG`` or ``~/.kube/config``) and infers workloads from
+    pod names otherwise; ``on`` makes a missing configuration an error; ``off`` never asks.
+    ``node_name`` defaults to ``$NODE_NAME``, then the host name.
+    """
+
+    enabled: str = "auto"
+    kubeconfig: Path | None = None
+    node_name: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     listen: str = DEFAULT_LISTEN
@@ -50,6 +68,7 @@ class AgentConfig:
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
     source: str | None = field(default=None, compare=False)
+    kubernetes: KubernetesConfig = KubernetesConfig()
 
 
 class _Collector:
@@ -169,6 +188,35 @@ def _playbook(node: yaml.Node, index: int, errors: _Collector) -> Playbook | Non
     return Playbook(name=name, match=match, mode=mode, actions=tuple(actions))
 
 
+def _kubernetes(fields: dict[str, yaml.Node], errors: _Collector) -> KubernetesConfig:
+    _unknown_keys(fields, ("enabled", "kubeconfig", "node_name"), "kubernetes.", errors)
+    enabled = "auto"
+    if "enabled" in fields:
+        value = _scalar(fields["enabled"])
+        enabled = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        if enabled not in KUBERNETES_MODES:
+            errors.add(
+                fields["enabled"],
+                f"kubernetes.enabled must be auto, true or false, not {truncate(value, 40)!r}",
+            )
+            enabled = "auto"
+    kubeconfig = None
+    if "kubeconfig" in fields:
+        value = _scalar(fields["kubeconfig"])
+        if not isinstance(value, str) or not value:
+            errors.add(fields["kubeconfig"], "kubernetes.kubeconfig must be a file path")
+        else:
+            kubeconfig = Path(value).expanduser()
+    node_name = None
+    if "node_name" in fields:
+        value = _scalar(fields["node_name"])
+        if not isinstance(value, str) or not value or len(value) > 253:
+            errors.add(fields["node_name"], "kubernetes.node_name must be a node's name")
+        else:
+            node_name = value
+    return KubernetesConfig(enabled=str(enabled), kubeconfig=kubeconfig, node_name=node_name)
+
+
 def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
     errors = _Collector(path)
@@ -186,7 +234,7 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     top = _mapping(root, "the configuration", errors)
     if top is None:
         raise ConfigError("; ".join(errors.errors))
-    known = ("api", "profiles", "outputs", "playbooks", "sensor")
+    known = ("api", "profiles", "outputs", "playbooks", "sensor", "kubernetes")
     _unknown_keys(top, known, "", errors)
     values: dict[str, Any] = {"source": path}
 
@@ -225,6 +273,10 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     section("api", ("listen",), api)
     section("profiles", ("learning_period",), profiles)
     section("sensor", ("btf", "ringbuf_bytes"), sensor)
+    if "kubernetes" in top:
+        kube_fields = _mapping(top["kubernetes"], "kubernetes", errors)
+        if kube_fields is not None:
+            values["kubernetes"] = _kubernetes(kube_fields, errors)
     if "outputs" in top:
         outputs = _str_list(top["outputs"], "outputs", errors)
         for spec in outputs:

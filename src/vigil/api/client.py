@@ -72,3 +72,8 @@ class AgentClient:
     def alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/alerts", params={"limit": limit})
         return result
+
+    def containers(self) -> dict[str, Any]:
+        """``{"containers": [...], "kubernetes": {...}}`` as the agent sees them."""
+        result: dict[str, Any] = self._request("GET", "/containers")
+        return result

@@ -6,8 +6,8 @@ cgroup id → cgroup2 path (:mod:`~vigil.identity.cgroups`) → container id fro
 :class:`~vigil.identity.resolver.IdentityResolver`.
 """
 
-from vigil.identity.records import ContainerRecord, Identity, host_identity
-from vigil.identity.resolver import IdentityResolver
+from vigil.identity.records import ContainerRecord, Identity, Provenance, host_identity
+from vigil.identity.resolver import IdentityResolver, ScanResult
 from vigil.identity.runtime import DEFAULT_STATE_ROOTS, StateRoot
 
 __all__ = [
@@ -15,6 +15,8 @@ __all__ = [
     "ContainerRecord",
     "Identity",
     "IdentityResolver",
+    "Provenance",
+    "ScanResult",
     "StateRoot",
     "host_identity",
 ]

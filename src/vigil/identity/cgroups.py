@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +19,11 @@ _HEX64 = r"[0-9a-f]{64}"
 # systemd scopes (systemd cgroup driver) and cgroupfs directories that name a container.
 # The hex id must follow the prefix directly, so ``crio-conmon-<id>`` and ``libpod-conmon-<id>``
 # (the runtime monitors, which run on the host's behalf) never match.
-_SCOPE_LAYOUTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"^docker-({_HEX64})\.scope$"), "docker"),
-    (re.compile(rf"^cri-containerd-({_HEX64})\.scope$"), "containerd"),
-    (re.compile(rf"^crio-({_HEX64})(?:\.scope)?$"), "cri-o"),
-    (re.compile(rf"^libpod-({_HEX64})(?:\.scope)?$"), "podman"),
+_SCOPE_LAYOUTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(rf"^docker-({_HEX64})(\.scope)$"), "docker", "docker"),
+    (re.compile(rf"^cri-containerd-({_HEX64})(\.scope)$"), "containerd", "cri-containerd"),
+    (re.compile(rf"^crio-({_HEX64})(\.scope)?$"), "cri-o", "crio"),
+    (re.compile(rf"^libpod-({_HEX64})(\.scope)?$"), "podman", "libpod"),
 )
 _HEX64_RE = re.compile(rf"^{_HEX64}$")
 # kubelet pod cgroup, cgroupfs driver (the systemd driver's containers are scopes, matched above)
@@ -46,6 +46,8 @@ class ContainerRef:
     #: the layout alone names the engine (docker-, cri-containerd-, crio-, libpod-); when False
     #: the runtime is a guess that a runtime state root may correct (e.g. kubepods/<hex> → docker)
     certain: bool
+    #: the layout that matched, for people (e.g. ``cri-containerd scope (systemd driver)``)
+    layout: str = field(default="", compare=False)
 
 
 def parse_container_path(path: str) -> ContainerRef | None:
@@ -60,13 +62,14 @@ def parse_container_path(path: str) -> ContainerRef | None:
     parts = [p for p in path.split("/") if p]
     for index in range(len(parts) - 1, -1, -1):
         part = parts[index]
-        for pattern, runtime in _SCOPE_LAYOUTS:
+        for pattern, runtime, prefix in _SCOPE_LAYOUTS:
             match = pattern.match(part)
             if match:
-                return ContainerRef(match.group(1), runtime, certain=True)
+                driver = "scope (systemd driver)" if match.group(2) else "(cgroupfs driver)"
+                return ContainerRef(match.group(1), runtime, True, f"{prefix}-<id> {driver}")
         parent = parts[index - 1] if index > 0 else ""
         if _HEX64_RE.match(part) and parent == "docker":
-            return ContainerRef(part, "docker", certain=True)
+            return ContainerRef(part, "docker", True, "docker/<id> (cgroupfs driver)")
         if (
             _POD_DIR_RE.match(parent)
             and CONTAINER_ID_RE.match(part)
@@ -75,7 +78,8 @@ def parse_container_path(path: str) -> ContainerRef | None:
         ):
             # cgroupfs driver: /kubepods[/<qos>]/pod<uid>/<id>; containerd unless a state root
             # says otherwise (dockershim used the same layout)
-            return ContainerRef(part, "containerd", certain=False)
+            layout = "kubepods/[<qos>/]pod<uid>/<id> (cgroupfs driver)"
+            return ContainerRef(part, "containerd", False, layout)
     return None
 
 
@@ -98,6 +102,14 @@ def plain_candidates(path: str) -> list[str]:
         if _is_id(inner):
             candidates.append(inner)
     return candidates
+
+
+def plain_layout(path: str, container_id: str) -> str:
+    """How a plain runc/crun path named ``container_id`` (see :func:`plain_candidates`)."""
+    name = path.rstrip("/").rpartition("/")[2]
+    if name == container_id:
+        return "<parent>/<id> (cgroupfs driver)"
+    return f"{name.partition('-')[0]}-<id>.scope (systemd driver)"
 
 
 def _is_id(name: str) -> bool:

@@ -7,6 +7,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from vigil.errors import truncate
 from vigil.identity.cache import BoundedCache
@@ -18,8 +19,10 @@ from vigil.identity.cgroups import (
     parse_proc_cgroup,
     pick_cgroup_path,
     plain_candidates,
+    plain_layout,
 )
-from vigil.identity.records import ContainerRecord, Identity, host_identity
+from vigil.identity.engines import EngineMetadata, EngineStores
+from vigil.identity.records import ContainerRecord, Identity, Provenance, host_identity
 from vigil.identity.runtime import (
     DEFAULT_STATE_ROOTS,
     RuntimeState,
@@ -29,8 +32,17 @@ from vigil.identity.runtime import (
     StateRoots,
     read_annotations,
     read_state,
+    state_mtime_ns,
 )
-from vigil.identity.workload import container_name_of, image_of, workload_of
+from vigil.identity.workload import (
+    CONTAINER_NAME_KEYS,
+    PodOwners,
+    derive_workload,
+    first_annotation,
+    image_of,
+    pod_of,
+    workload_of,
+)
 from vigil.models import ContainerInfo
 
 log = logging.getLogger(__name__)
@@ -38,6 +50,17 @@ log = logging.getLogger(__name__)
 # Runtimes that name the engine behind a runc root; they beat a layout that only guesses.
 _ENGINE_RUNTIMES = frozenset({"containerd", "docker"})
 _MAX_WARNED = 1024
+#: how a container found by :meth:`IdentityResolver.scan` (not by an event) is described
+SCANNED_LAYOUT = "found in runtime state (no event yet)"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What one :meth:`IdentityResolver.scan` changed."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
 class IdentityResolver:
@@ -46,7 +69,12 @@ class IdentityResolver:
     Every OS boundary is a parameter: ``proc_root`` (for ``<pid>/cgroup`` and ``self/mounts``),
     ``cgroup_root`` (the cgroup2 mount; found in ``<proc_root>/self/mounts`` when None; absent on
     pure cgroup v1 hosts, where attribution goes by pid), ``state_roots`` (runtime state
-    directories) and ``clock``.
+    directories), ``engines`` (Docker's and Podman's own metadata files) and ``clock``.
+    ``pod_owners`` (the Kubernetes API's view, filled by a watch elsewhere) replaces workloads
+    inferred from pod names as soon as it knows the pod; it is only read, never waited for.
+
+    Lifecycle: :meth:`scan` (at start, then periodically) finds containers that started before
+    the agent, re-reads those whose state file changed and forgets those that exited.
 
     Answers that may still change — a container whose state is not readable yet, a host path
     that could become a container — are cached for ``retry_interval`` seconds only.
@@ -64,6 +92,8 @@ class IdentityResolver:
         state_roots: Sequence[StateRoot | str] = DEFAULT_STATE_ROOTS,
         clock: Callable[[], float] = time.monotonic,
         *,
+        engines: EngineStores | None = None,
+        pod_owners: PodOwners | None = None,
         max_cached: int = 4096,
         max_containers: int = 4096,
         min_rescan_interval: float = 1.0,
@@ -78,6 +108,9 @@ class IdentityResolver:
             else None
         )
         self._roots = StateRoots(state_roots)
+        self._engines = engines or EngineStores()
+        self._owners = pod_owners
+        self._owners_seen = pod_owners.generation if pod_owners is not None else 0
         self._retry_interval = retry_interval
         self._by_path: BoundedCache[str, Identity] = BoundedCache(max_cached, clock)
         self._records: BoundedCache[str, ContainerRecord] = BoundedCache(max_containers, clock)
@@ -107,6 +140,36 @@ class IdentityResolver:
         self._prune_records()
         return list(self._records.values())
 
+    def scan(self) -> ScanResult:
+        """Bring the known containers in line with the runtime state roots.
+
+        Containers that started before the agent are read now (so their first event is
+        attributed from the record), records whose state file changed are read again, and
+        those whose state directory has gone are forgotten. Bounded by ``max_containers``.
+        """
+        added: list[str] = []
+        updated: list[str] = []
+        seen: set[str] = set()
+        limit = self._records.max_size
+        for found in self._roots.all():
+            if len(seen) >= limit:
+                break
+            seen.add(found.id)
+            known = self._records.get(found.id)
+            if known is not None and known.state_mtime_ns == state_mtime_ns(found.path):
+                continue
+            if known is None:
+                self._read_record(found, None, "", found_by=SCANNED_LAYOUT)
+                added.append(found.id)
+            else:
+                self._drop_record(found.id)
+                self._read_record(found, None, "", found_by=SCANNED_LAYOUT)
+                updated.append(found.id)
+        removed = [r.id for r in list(self._records.values()) if not os.path.isdir(r.state_dir)]
+        for container_id in removed:
+            self._drop_record(container_id)
+        return ScanResult(tuple(added), tuple(updated), tuple(removed))
+
     def forget(self, cgroup_id: int) -> None:
         """Drop what is cached for a cgroup (e.g. when the sensor sees it removed)."""
         path = self._tree.forget(cgroup_id) if self._tree else None
@@ -116,11 +179,17 @@ class IdentityResolver:
                 self._live_record(identity.record.id)  # drops the record if its state is gone
 
     @property
+    def pod_owners(self) -> PodOwners | None:
+        return self._owners
+
+    @property
     def cached_identities(self) -> int:
         return len(self._by_path)
 
     # -- resolution ------------------------------------------------------------------------
     def _resolve(self, cgroup_id: int, pid: int) -> Identity:
+        if self._owners is not None and self._owners.generation != self._owners_seen:
+            self._rederive_workloads()
         path = self._tree.path_of(cgroup_id) if self._tree else None
         self._after_scan()
         if path is None:
@@ -160,8 +229,11 @@ class IdentityResolver:
         found = self._roots.find(container_id)
         return self._read_record(found, ref, path) if found else None
 
-    def _read_record(self, found: StateDir, ref: ContainerRef | None, path: str) -> ContainerRecord:
+    def _read_record(
+        self, found: StateDir, ref: ContainerRef | None, path: str, *, found_by: str = ""
+    ) -> ContainerRecord:
         complete = True
+        mtime = state_mtime_ns(found.path)
         try:
             state = read_state(found)
         except StateError as exc:
@@ -175,13 +247,34 @@ class IdentityResolver:
             if not annotations:
                 self._warn(f"{found.path}#config", f"container {truncate(found.id, 80)}: {exc}")
                 complete = False
-        image = image_of(annotations)
-        container = ContainerInfo(
-            id=found.id,
-            name=container_name_of(annotations, found.id),
-            image=image,
-            runtime=_runtime_name(ref, found.runtime),
+        if not path:
+            # found by a scan or a lookup: the state says where it runs, which names the layout
+            path = self._relative_cgroup_path(state)
+        if ref is None and path:
+            ref = parse_container_path(path)
+        runtime = _runtime_name(ref, found.runtime)
+        metadata = self._engine_metadata(runtime, found.id, annotations)
+        labels = dict(metadata.labels) if metadata else {}
+        image = image_of(annotations) or (metadata.image if metadata else "")
+        name = first_annotation(annotations, CONTAINER_NAME_KEYS) or (
+            metadata.name if metadata and metadata.name else found.id
         )
+        _, kube_pod = pod_of(annotations)
+        podman_pod = metadata.pod if metadata else ""
+        workload, workload_source = derive_workload(
+            annotations,
+            labels,
+            container_id=found.id,
+            container_name=name,
+            image=image,
+            podman_pod=podman_pod,
+            owners=self._owners,
+        )
+        container = ContainerInfo(id=found.id, name=name, image=image, runtime=runtime)
+        layout = (ref.layout if ref else "") or (plain_layout(path, found.id) if path else "")
+        if layout and self._tree is None:
+            layout += " [cgroup v1]"
+        layout = layout or found_by
         record = ContainerRecord(
             id=found.id,
             runtime=container.runtime,
@@ -192,11 +285,64 @@ class IdentityResolver:
             cgroup_paths=self._absolute_cgroup_paths(state, path),
             annotations=annotations,
             container=container,
-            workload=workload_of(annotations, found.id, image),
+            workload=workload,
             complete=complete,
+            labels=labels,
+            found=Provenance(
+                layout=layout,
+                state=found.root,
+                metadata=metadata.source if metadata else "",
+                workload=workload_source,
+            ),
+            pod=kube_pod or podman_pod,
+            state_mtime_ns=mtime,
         )
         self._records.put(found.id, record)
         return record
+
+    def _engine_metadata(
+        self, runtime: str, container_id: str, annotations: dict[str, str]
+    ) -> EngineMetadata | None:
+        try:
+            return self._engines.read(runtime, container_id, annotations)
+        except StateError as exc:
+            self._warn(f"engine:{container_id}", f"container {truncate(container_id, 80)}: {exc}")
+            return None
+
+    def _relative_cgroup_path(self, state: RuntimeState) -> str:
+        unified = state.cgroup_paths.get("", "")
+        if self._tree is not None and unified.startswith(self._tree.root + "/"):
+            return unified[len(self._tree.root) :]
+        if unified.startswith("/") and not unified.startswith("/sys/"):
+            return unified  # crun records it relative to the mount already
+        for key in ("name=systemd", "freezer", "pids", "memory"):
+            v1 = state.cgroup_paths.get(key, "")
+            marker = f"/{key.partition('=')[2] or key}/"
+            if marker in v1:
+                return "/" + v1.split(marker, 1)[1]
+        return ""
+
+    def _rederive_workloads(self) -> None:
+        """The API's view of pods changed: derive the workloads of Kubernetes containers again."""
+        assert self._owners is not None
+        self._owners_seen = self._owners.generation
+        for record in list(self._records.values()):
+            if not pod_of(record.annotations)[1]:
+                continue
+            workload, source = derive_workload(
+                record.annotations,
+                record.labels,
+                container_id=record.id,
+                container_name=record.container.name,
+                image=record.container.image,
+                owners=self._owners,
+            )
+            if workload != record.workload:
+                updated = replace(
+                    record, workload=workload, found=replace(record.found, workload=source)
+                )
+                self._drop_record(record.id)
+                self._records.put(record.id, updated)
 
     def _absolute_cgroup_paths(self, state: RuntimeState, path: str) -> dict[str, str]:
         paths = dict(state.cgroup_paths)

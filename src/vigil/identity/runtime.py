@@ -140,12 +140,22 @@ def _has_state(path: str) -> bool:
     )
 
 
+def state_mtime_ns(path: str) -> int:
+    """mtime of a state directory's state file (0 when gone): runtimes rewrite it on changes."""
+    for name in ("state.json", "status"):
+        try:
+            return os.stat(os.path.join(path, name)).st_mtime_ns
+        except OSError:
+            continue
+    return 0
+
+
 def read_state(found: StateDir) -> RuntimeState:
     """Read runc's ``state.json`` or crun's ``status``; raises StateError when unusable."""
     runc_file = os.path.join(found.path, "state.json")
     if os.path.isfile(runc_file):
-        return _from_runc_state(found, _read_json(runc_file, MAX_STATE_BYTES))
-    return _from_crun_status(found, _read_json(os.path.join(found.path, "status"), MAX_STATE_BYTES))
+        return _from_runc_state(found, read_json(runc_file, MAX_STATE_BYTES))
+    return _from_crun_status(found, read_json(os.path.join(found.path, "status"), MAX_STATE_BYTES))
 
 
 def _from_runc_state(found: StateDir, data: dict[str, Any]) -> RuntimeState:
@@ -191,13 +201,13 @@ def read_annotations(state: RuntimeState) -> dict[str, str]:
         if not os.path.isfile(path):
             continue
         try:
-            return _str_map(_read_json(path, MAX_CONFIG_BYTES).get("annotations"))
+            return _str_map(read_json(path, MAX_CONFIG_BYTES).get("annotations"))
         except StateError as exc:
             errors.append(str(exc))
     raise StateError("; ".join(errors) or f"no config.json for container {truncate(state.id)}")
 
 
-def _read_json(path: str, limit: int) -> dict[str, Any]:
+def read_json(path: str, limit: int) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(limit + 1)

@@ -16,14 +16,39 @@ anything else                      Pod          the pod's own name
 =================================  ===========  ===================================================
 
 Every workload derived this way has ``inferred=True``: nothing here read an owner reference.
+With the API server reachable, :class:`PodOwners` (``vigil.kube.pods.PodDirectory``) gives the
+real owner instead.
+
+Containers outside Kubernetes: a Docker/Podman compose service (labels
+``com.docker.compose.project`` / ``.service``) is the workload, shared by its replicas; else a
+Podman pod; else the image. Each answer comes with its source (:data:`WORKLOAD_SOURCES`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Protocol
 
 from vigil.models import Workload
+
+FROM_KUBE_API = "kube API"
+FROM_POD_NAME = "inferred from pod name"
+FROM_COMPOSE = "compose labels"
+FROM_PODMAN_POD = "podman pod"
+FROM_IMAGE = "image"
+FROM_CONTAINER_ID = "container id"
+WORKLOAD_SOURCES = (
+    FROM_KUBE_API,
+    FROM_POD_NAME,
+    FROM_COMPOSE,
+    FROM_PODMAN_POD,
+    FROM_IMAGE,
+    FROM_CONTAINER_ID,
+)
+
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
 POD_NAMESPACE_KEYS = ("io.kubernetes.pod.namespace", "io.kubernetes.cri.sandbox-namespace")
 POD_NAME_KEYS = ("io.kubernetes.pod.name", "io.kubernetes.cri.sandbox-name")
@@ -66,6 +91,55 @@ def infer_owner(pod_name: str) -> tuple[str, str]:
         if match:
             return kind, match.group("name")
     return "Pod", pod_name
+
+
+class PodOwners(Protocol):
+    """Pod → owning workload, as the Kubernetes API says (filled by a watch, read here).
+
+    ``generation`` changes whenever an answer may have changed, so that cached identities are
+    derived again; ``workload`` must be a plain lookup: it runs on the event path.
+    """
+
+    @property
+    def generation(self) -> int: ...
+
+    def workload(self, namespace: str, pod: str, container: str) -> Workload | None: ...
+
+
+def pod_of(annotations: Mapping[str, str]) -> tuple[str, str]:
+    """(namespace, pod name) from CRI annotations; ("", "") outside Kubernetes."""
+    pod = first_annotation(annotations, POD_NAME_KEYS)
+    return (first_annotation(annotations, POD_NAMESPACE_KEYS), pod) if pod else ("", "")
+
+
+def derive_workload(
+    annotations: Mapping[str, str],
+    labels: Mapping[str, str],
+    *,
+    container_id: str,
+    container_name: str,
+    image: str,
+    podman_pod: str = "",
+    owners: PodOwners | None = None,
+) -> tuple[Workload, str]:
+    """The workload a container belongs to, and where that answer came from."""
+    namespace, pod = pod_of(annotations)
+    if pod:
+        container = container_name_of(annotations, container_id)
+        known = owners.workload(namespace, pod, container) if owners is not None else None
+        if known is not None:
+            return known, FROM_KUBE_API
+        kind, name = infer_owner(pod)
+        return Workload(namespace, kind, name, container, inferred=True), FROM_POD_NAME
+    service = labels.get(COMPOSE_SERVICE_LABEL, "")
+    if service:
+        project = labels.get(COMPOSE_PROJECT_LABEL, "")
+        return Workload(project, "ComposeService", service, service), FROM_COMPOSE
+    if podman_pod:
+        return Workload("", "PodmanPod", podman_pod, container_name), FROM_PODMAN_POD
+    if image:
+        return Workload("", "Container", image, container_name), FROM_IMAGE
+    return Workload("", "Container", container_id, container_name), FROM_CONTAINER_ID
 
 
 def workload_of(annotations: Mapping[str, str], container_id: str, image: str) -> Workload:
