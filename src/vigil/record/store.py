@@ -196,4 +196,4 @@ class Store:
 
 # Other stages' tables, defined on ``metadata`` in their own modules: imported here so that
 # ``create_all`` creates them.
-from vigil.respond import approvals as _approvals  # noqa: E402
+from vigil.respond import approvals as _approvals  # noqa: E402, F401
