@@ -72,3 +72,18 @@ class AgentClient:
     def alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/alerts", params={"limit": limit})
         return result
+
+    # -- actions held for approval ---------------------------------------------------------------
+    def actions(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = state
+        result: list[dict[str, Any]] = self._request("GET", "/actions", params=params)
+        return result
+
+    def decide(self, action_id: str, verdict: str, *, actor: str, reason: str) -> dict[str, Any]:
+        """``verdict`` is ``approve`` or ``deny``."""
+        result: dict[str, Any] = self._request(
+            "POST", f"/actions/{action_id}/{verdict}", json={"actor": actor, "reason": reason}
+        )
+        return result
