@@ -252,6 +252,7 @@ class Responder:
     def _pending(self, action_id: str) -> PendingAction:
         if self.approvals is None:
             raise ApprovalError("approvals are not enabled on this agent", status=404)
+        self.expire()  # an action past its expiry is expired (and audited) before any decision
         action = self.approvals.get(action_id)
         if action is None:
             raise ApprovalError(f"no action {truncate(action_id, 40)!r}", status=404)
