@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.core_v1 import EventSource, ObjectReference
@@ -69,14 +70,23 @@ class KubeActions:
         if pod.namespace in self.protected:
             raise RuntimeActionError(f"namespace {pod.namespace} is protected")
 
-    async def _call(self, what: str, coro: Any) -> Any:
+    async def _call(self, what: str, coro: Any, *, tolerate: tuple[int, ...] = ()) -> Any:
+        """Await one API call; its failure becomes a one-line RuntimeActionError.
+
+        ``tolerate``: HTTP codes that are fine here (e.g. 409 for something already there)."""
         try:
             return await coro
         except ApiError as exc:
-            raise RuntimeActionError(
-                f"{what}: API server answered {exc.status.code}: "
-                f"{truncate(exc.status.message, 120)}"
-            ) from None
+            code, message = exc.status.code, exc.status.message
+        except httpx2.HTTPStatusError as exc:  # an error body lightkube did not decode
+            code, message = exc.response.status_code, exc.response.reason_phrase
+        except httpx2.HTTPError as exc:
+            raise RuntimeActionError(f"{what}: {truncate(exc, 120)}") from None
+        if code in tolerate:
+            return None
+        raise RuntimeActionError(
+            f"{what}: API server answered {code}: {truncate(message, 120)}"
+        ) from None
 
     async def _pod(self, ref: PodRef) -> Pod:
         pod: Pod = await self._call(
@@ -174,13 +184,10 @@ class KubeActions:
             ),
         )
         # Policy first: once the label lands the pod is cut off, never labelled and still open.
-        try:
-            await self.client.create(policy)
-        except ApiError as exc:
-            if exc.status.code != 409:  # already isolated by an earlier alert: keep it
-                raise RuntimeActionError(
-                    f"create networkpolicy {policy_name}: API server answered {exc.status.code}"
-                ) from None
+        # 409: already isolated by an earlier alert; the policy stays as it is.
+        await self._call(
+            f"create networkpolicy {policy_name}", self.client.create(policy), tolerate=(409,)
+        )
         await self._label(ref, {QUARANTINE_LABEL: label_value(ref.name)})
         return f"isolated pod {ref.namespace}/{ref.name} with deny-all networkpolicy {policy_name}"
 
