@@ -123,7 +123,6 @@ async def test_delete_pod_checks_the_owner_then_deletes(cluster) -> None:
     assert reads == [
         f"/api/v1/namespaces/{NS}/pods/{POD.name}",
         f"/apis/apps/v1/namespaces/{NS}/replicasets/web-7d9f",
-        f"/apis/apps/v1/namespaces/{NS}/deployments/web",
     ]
 
 

@@ -116,16 +116,13 @@ class KubeActions:
                 else None
             )
             if parent is not None and parent.kind == "Deployment":
-                deploy: Deployment = await self._call(
-                    f"get deployment {parent.name}",
-                    self.client.get(Deployment, parent.name, namespace=ref.namespace),
-                )
-                status, spec = deploy.status, deploy.spec
+                # The ReplicaSet holds the pods: its ready count is the one that matters, and
+                # one request fewer keeps the delete fast.
                 return (
                     "Deployment",
                     parent.name,
-                    status.readyReplicas if status else None,
-                    spec.replicas if spec and spec.replicas is not None else 1,
+                    rs.status.readyReplicas if rs.status else None,
+                    rs.spec.replicas if rs.spec and rs.spec.replicas is not None else 1,
                 )
             return (
                 "ReplicaSet",
