@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import AgentConfig, KubernetesConfig, load_config, parse_config
+from vigil.config import KNOWN_ACTIONS, AgentConfig, KubernetesConfig, load_config, parse_config
 from vigil.errors import ConfigError
 from vigil.models import Severity
 
@@ -39,11 +39,11 @@ def test_every_error_is_reported_with_its_line() -> None:
     assert lines == [
         "agent.yaml:1: api.listen must be HOST:PORT, not 'nowhere'",
         "agent.yaml:2: unknown key 'bogus' "
-        "(known: api, profiles, outputs, playbooks, sensor, kubernetes)",
+        "(known: api, profiles, outputs, playbooks, response, sensor, kubernetes)",
         "agent.yaml:4: playbooks[0].match.severity: 'extreme' is not one of "
         "critical, high, medium, low, info",
-        "agent.yaml:5: playbooks[0].mode must be one of alert, auto",
-        "agent.yaml:6: playbooks[0]: unknown action 'explode' (known: freeze)",
+        "agent.yaml:5: playbooks[0].mode must be one of alert, approve, auto",
+        f"agent.yaml:6: playbooks[0]: unknown action 'explode' (known: {', '.join(KNOWN_ACTIONS)})",
         "agent.yaml:7: profiles.learning_period must be a non-negative number, not -5",
     ]
     assert caught.value.exit_code == 2

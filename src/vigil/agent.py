@@ -78,7 +78,7 @@ class Agent:
         """Consume events until ``stop`` is set or the sensor ends; flush on the way out."""
         flusher = asyncio.create_task(self._flush_periodically())
         try:
-            async with self.sensor:
+            async with self.sensor, self.responder:
                 self.running = True
                 self.ready.set()
                 log.info("sensor %s attached; watching", self.sensor.name)
@@ -139,6 +139,7 @@ class Agent:
             message=finding.message,
             mitre=list(finding.mitre),
             event=finding.event,
+            tags=list(getattr(finding, "tags", ())),  # findings of rules may carry tags
         )
 
     def _record(self, alert: Alert) -> None:

@@ -22,7 +22,13 @@ from vigil.identity.resolver import IdentityResolver
 from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
-from vigil.respond.responder import ContainerLookup, Responder
+from vigil.respond.actions import ActionKit, ContainerLookup
+from vigil.respond.approvals import ApprovalBook
+from vigil.respond.audit import AuditLog
+from vigil.respond.enforce import Enforcer
+from vigil.respond.forensics import Forensics
+from vigil.respond.kube_actions import KubeActions
+from vigil.respond.responder import Responder, forensics_dir
 from vigil.sensor import Sensor
 
 log = logging.getLogger(__name__)
@@ -112,9 +118,43 @@ def build_agent(
         sensor=sensor,
         identity=identity,
         profiles=profiles,
-        responder=Responder(options.config.playbooks, identity),
+        responder=build_responder(options, store, identity, profiles),
         store=store,
         outputs=outputs,
+    )
+
+
+def build_responder(
+    options: RunOptions,
+    store: Store,
+    identity: ContainerLookup,
+    profiles: ProfileBook,
+    *,
+    kube: KubeActions | None = None,
+) -> Responder:
+    """Playbooks with every action, the audit log and approvals in the data dir.
+
+    Kubernetes actions need a lightkube client (the identity issue's ``vigil.kube.client``):
+    pass ``kube`` once that exists; until then those actions fail with a clear reason.
+    """
+
+    def profile_executables(key: str) -> set[str]:
+        profile = profiles.get(key)
+        return set(profile.executables) if profile is not None else set()
+
+    kit = ActionKit(
+        forensics=Forensics(forensics_dir(options.data_dir)),
+        enforcer=Enforcer(options.data_dir / "bpf-enforce", btf_path=options.config.btf_path),
+        kube=kube,
+        profile_executables=profile_executables,
+    )
+    return Responder(
+        options.config.playbooks,
+        identity,
+        config=options.config.response,
+        kit=kit,
+        audit=AuditLog.in_data_dir(options.data_dir),
+        approvals=ApprovalBook(store.engine),
     )
 
 

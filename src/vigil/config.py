@@ -19,17 +19,54 @@ from vigil.models import Severity
 DEFAULT_LISTEN = "127.0.0.1:7070"
 DEFAULT_DATA_DIR = Path("/var/lib/vigil")
 DEFAULT_LEARNING_PERIOD = 600.0
-PLAYBOOK_MODES = ("alert", "auto")
-KNOWN_ACTIONS = ("freeze",)
+PLAYBOOK_MODES = ("alert", "approve", "auto")
+#: every action a playbook may name (the respond stage implements each one)
+KNOWN_ACTIONS = (
+    "block-exec",
+    "enforce-profile",
+    "kill",
+    "kill-tree",
+    "freeze",
+    "thaw",
+    "forensics",
+    "stop-container",
+    "kill-container",
+    "delete-pod",
+    "isolate-pod",
+    "scale-to-zero",
+    "label-pod",
+    "annotate-pod",
+    "cordon-node",
+    "k8s-event",
+)
 ALERT_KINDS = ("deviation", "rule")
+DEFAULT_ACTION_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class PlaybookMatch:
+    """Every non-empty criterion must hold (AND); within one, any value may match (OR)."""
+
     kinds: frozenset[str] = frozenset()
     severities: frozenset[Severity] = frozenset()
     rules: frozenset[str] = frozenset()
     namespaces: frozenset[str] = frozenset()
+    #: an alert's tags or MITRE ids
+    tags: frozenset[str] = frozenset()
+    #: workload selectors (glob): ``ns/Kind/name/container``, ``ns/name`` or ``name``
+    workloads: frozenset[str] = frozenset()
+    #: label (or OCI annotation) ``key: value`` pairs the container must carry
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActionStep:
+    """One rung of a playbook's ladder: an action, bounded in time, with a fallback."""
+
+    action: str
+    #: runs instead when ``action`` fails or times out
+    fallback: str | None = None
+    timeout: float = DEFAULT_ACTION_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +74,37 @@ class Playbook:
     name: str
     match: PlaybookMatch
     mode: str
-    actions: tuple[str, ...]
+    #: as written: an action name, or an :class:`ActionStep` with fallback/timeout
+    actions: tuple[str | ActionStep, ...]
+    #: ``None`` follows the global ``response.dry_run``
+    dry_run: bool | None = None
+
+    @property
+    def steps(self) -> tuple[ActionStep, ...]:
+        return tuple(a if isinstance(a, ActionStep) else ActionStep(a) for a in self.actions)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseConfig:
+    """Guardrails that hold for every playbook."""
+
+    dry_run: bool = False
+    #: never acted on (``kube-system`` and the agent's own are always added)
+    protected_namespaces: frozenset[str] = frozenset({"kube-system"})
+    #: the agent's own namespace, when it runs in Kubernetes (else $POD_NAMESPACE)
+    agent_namespace: str | None = None
+    #: at most this many actions per workload / overall per ``rate_window`` seconds
+    rate_per_workload: int = 10
+    rate_overall: int = 60
+    rate_window: float = 60.0
+    #: the same action on the same workload at most once per cooldown (seconds)
+    cooldown: float = 30.0
+    #: a pod is deleted only if its owner keeps at least this many ready replicas
+    min_healthy_replicas: int = 1
+    #: how long an action waits for approval before it expires (seconds)
+    approval_timeout: float = 900.0
+    #: capture forensics before the first destructive action of a ladder
+    forensics_before_destroy: bool = True
 
 
 KUBERNETES_MODES = ("auto", "on", "off")
@@ -65,6 +132,7 @@ class AgentConfig:
     learning_period: float | None = DEFAULT_LEARNING_PERIOD
     outputs: tuple[str, ...] = ()
     playbooks: tuple[Playbook, ...] = ()
+    response: ResponseConfig = ResponseConfig()
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
     source: str | None = field(default=None, compare=False)
@@ -130,62 +198,178 @@ def _number(node: yaml.Node, where: str, errors: _Collector, *, allow_null: bool
     return float(value)
 
 
+def _action_name(node: yaml.Node, where: str, errors: _Collector) -> str | None:
+    name = str(_scalar(node)) if isinstance(node, yaml.ScalarNode) else None
+    if name is None or name not in KNOWN_ACTIONS:
+        errors.add(
+            node,
+            f"{where}: unknown action {truncate(name if name is not None else '?', 40)!r} "
+            f"(known: {', '.join(KNOWN_ACTIONS)})",
+        )
+        return None
+    return name
+
+
+def _action_step(node: yaml.Node, where: str, errors: _Collector) -> str | ActionStep | None:
+    """``freeze`` or ``{action: kill-tree, fallback: freeze, timeout: 2}``."""
+    if isinstance(node, yaml.ScalarNode):
+        return _action_name(node, where, errors)
+    fields = _mapping(node, where, errors)
+    if fields is None:
+        return None
+    _unknown_keys(fields, ("action", "fallback", "timeout"), f"{where}.", errors)
+    if "action" not in fields:
+        errors.add(node, f"{where} needs an 'action'")
+        return None
+    action = _action_name(fields["action"], where, errors)
+    fallback = _action_name(fields["fallback"], where, errors) if "fallback" in fields else None
+    timeout = DEFAULT_ACTION_TIMEOUT
+    if "timeout" in fields:
+        value = _number(fields["timeout"], f"{where}.timeout", errors, allow_null=False)
+        if value is not None and value <= 0:
+            errors.add(fields["timeout"], f"{where}.timeout must be more than 0 seconds")
+        elif value is not None:
+            timeout = value
+    if action is None:
+        return None
+    return ActionStep(action, fallback, timeout)
+
+
+def _match_list(fields: dict[str, yaml.Node], key: str, errors: _Collector) -> list[str]:
+    return _str_list(fields[key], "", errors) if key in fields else []
+
+
+def _playbook_match(node: yaml.Node, where: str, errors: _Collector) -> PlaybookMatch:
+    fields = _mapping(node, where, errors) or {}
+    known = ("kind", "severity", "rule", "namespace", "tags", "workload", "labels")
+    _unknown_keys(fields, known, f"{where}.", errors)
+    severities: set[Severity] = set()
+    for value in _match_list(fields, "severity", errors):
+        try:
+            severities.add(Severity(value))
+        except ValueError:
+            errors.add(
+                fields["severity"],
+                f"{where}.severity: {truncate(value, 40)!r} is not one of "
+                f"{', '.join(s.value for s in Severity)}",
+            )
+    kinds = _match_list(fields, "kind", errors)
+    for kind in kinds:
+        if kind not in ALERT_KINDS:
+            errors.add(
+                fields["kind"], f"{where}.kind: {kind!r} is not one of {', '.join(ALERT_KINDS)}"
+            )
+    labels: list[tuple[str, str]] = []
+    if "labels" in fields:
+        label_fields = _mapping(fields["labels"], f"{where}.labels", errors) or {}
+        labels = [(key, str(_scalar(value))) for key, value in label_fields.items()]
+    return PlaybookMatch(
+        kinds=frozenset(kinds),
+        severities=frozenset(severities),
+        rules=frozenset(_match_list(fields, "rule", errors)),
+        namespaces=frozenset(_match_list(fields, "namespace", errors)),
+        tags=frozenset(_match_list(fields, "tags", errors)),
+        workloads=frozenset(_match_list(fields, "workload", errors)),
+        labels=tuple(sorted(labels)),
+    )
+
+
 def _playbook(node: yaml.Node, index: int, errors: _Collector) -> Playbook | None:
     where = f"playbooks[{index}]"
     fields = _mapping(node, where, errors)
     if fields is None:
         return None
-    _unknown_keys(fields, ("name", "match", "mode", "actions"), f"{where}.", errors)
+    _unknown_keys(fields, ("name", "match", "mode", "actions", "dry_run"), f"{where}.", errors)
     name = str(_scalar(fields["name"])) if "name" in fields else f"playbook-{index + 1}"
     mode = str(_scalar(fields["mode"])) if "mode" in fields else "alert"
     if mode not in PLAYBOOK_MODES:
         errors.add(fields["mode"], f"{where}.mode must be one of {', '.join(PLAYBOOK_MODES)}")
-    actions = (
-        _str_list(fields["actions"], f"{where}.actions", errors) if "actions" in fields else []
-    )
-    for action in actions:
-        if action not in KNOWN_ACTIONS:
-            errors.add(
-                fields["actions"],
-                f"{where}: unknown action {truncate(action, 40)!r} "
-                f"(known: {', '.join(KNOWN_ACTIONS)})",
-            )
-    if mode == "auto" and not actions:
-        errors.add(node, f"{where}: mode 'auto' needs at least one action")
+    actions: list[str | ActionStep] = []
+    items: list[yaml.Node] = []
+    if "actions" in fields:
+        listed = fields["actions"]
+        items = listed.value if isinstance(listed, yaml.SequenceNode) else [listed]
+        for item in items:
+            step = _action_step(item, where, errors)
+            if step is not None:
+                actions.append(step)
+    if mode in ("auto", "approve") and not items:
+        errors.add(node, f"{where}: mode {mode!r} needs at least one action")
+    dry_run = None
+    if "dry_run" in fields:
+        dry_run = _bool(fields["dry_run"], f"{where}.dry_run", errors)
     match = PlaybookMatch()
     if "match" in fields:
-        match_fields = _mapping(fields["match"], f"{where}.match", errors) or {}
-        _unknown_keys(
-            match_fields, ("kind", "severity", "rule", "namespace"), f"{where}.match.", errors
-        )
-        severities: set[Severity] = set()
-        for value in _str_list(match_fields.get("severity", yaml.SequenceNode("", [])), "", errors):
-            try:
-                severities.add(Severity(value))
-            except ValueError:
-                errors.add(
-                    match_fields["severity"],
-                    f"{where}.match.severity: {truncate(value, 40)!r} is not one of "
-                    f"{', '.join(s.value for s in Severity)}",
-                )
-        kinds = _str_list(match_fields.get("kind", yaml.SequenceNode("", [])), "", errors)
-        for kind in kinds:
-            if kind not in ALERT_KINDS:
-                errors.add(
-                    match_fields["kind"],
-                    f"{where}.match.kind: {kind!r} is not one of {', '.join(ALERT_KINDS)}",
-                )
-        match = PlaybookMatch(
-            kinds=frozenset(kinds),
-            severities=frozenset(severities),
-            rules=frozenset(
-                _str_list(match_fields.get("rule", yaml.SequenceNode("", [])), "", errors)
-            ),
-            namespaces=frozenset(
-                _str_list(match_fields.get("namespace", yaml.SequenceNode("", [])), "", errors)
-            ),
-        )
-    return Playbook(name=name, match=match, mode=mode, actions=tuple(actions))
+        match = _playbook_match(fields["match"], f"{where}.match", errors)
+    return Playbook(
+        name=name,
+        match=match,
+        mode=mode,
+        actions=tuple(actions),
+        dry_run=dry_run,
+    )
+
+
+def _bool(node: yaml.Node, where: str, errors: _Collector) -> bool:
+    value = _scalar(node)
+    if not isinstance(value, bool):
+        errors.add(node, f"{where} must be true or false, not {truncate(value, 40)}")
+        return False
+    return value
+
+
+def _count(node: yaml.Node, where: str, errors: _Collector) -> int:
+    value = _scalar(node)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        errors.add(node, f"{where} must be a non-negative integer, not {truncate(value, 40)}")
+        return 0
+    return value
+
+
+RESPONSE_KEYS = (
+    "dry_run",
+    "protected_namespaces",
+    "agent_namespace",
+    "rate_limit",
+    "cooldown",
+    "min_healthy_replicas",
+    "approval_timeout",
+    "forensics_before_destroy",
+)
+
+
+def _response(node: yaml.Node, errors: _Collector) -> ResponseConfig:
+    """The ``response:`` section: guardrails shared by every playbook."""
+    fields = _mapping(node, "response", errors)
+    if fields is None:
+        return ResponseConfig()
+    _unknown_keys(fields, RESPONSE_KEYS, "response.", errors)
+    values: dict[str, Any] = {}
+    for key, value in fields.items():
+        where = f"response.{key}"
+        if key in ("dry_run", "forensics_before_destroy"):
+            values[key] = _bool(value, where, errors)
+        elif key == "protected_namespaces":
+            values[key] = frozenset({"kube-system", *_str_list(value, where, errors)})
+        elif key == "agent_namespace":
+            values[key] = str(_scalar(value))
+        elif key == "min_healthy_replicas":
+            values[key] = _count(value, where, errors)
+        elif key in ("cooldown", "approval_timeout"):
+            values[key] = _number(value, where, errors, allow_null=False) or 0.0
+        elif key == "rate_limit":
+            limits = _mapping(value, where, errors) or {}
+            _unknown_keys(limits, ("per_workload", "overall", "window"), f"{where}.", errors)
+            for sub, sub_node in limits.items():
+                if sub == "window":
+                    window = _number(sub_node, f"{where}.window", errors, allow_null=False)
+                    if window is not None and window <= 0:
+                        errors.add(sub_node, f"{where}.window must be more than 0 seconds")
+                    elif window is not None:
+                        values["rate_window"] = window
+                elif sub in ("per_workload", "overall"):
+                    values[f"rate_{sub}"] = _count(sub_node, f"{where}.{sub}", errors)
+    return ResponseConfig(**values)
 
 
 def _kubernetes(fields: dict[str, yaml.Node], errors: _Collector) -> KubernetesConfig:
@@ -234,7 +418,7 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     top = _mapping(root, "the configuration", errors)
     if top is None:
         raise ConfigError("; ".join(errors.errors))
-    known = ("api", "profiles", "outputs", "playbooks", "sensor", "kubernetes")
+    known = ("api", "profiles", "outputs", "playbooks", "response", "sensor", "kubernetes")
     _unknown_keys(top, known, "", errors)
     values: dict[str, Any] = {"source": path}
 
@@ -291,6 +475,8 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
         else:
             books = [_playbook(item, i, errors) for i, item in enumerate(node.value)]
             values["playbooks"] = tuple(b for b in books if b is not None)
+    if "response" in top:
+        values["response"] = _response(top["response"], errors)
     if errors.errors:
         raise ConfigError("\n".join(errors.errors))
     return AgentConfig(**values)

@@ -377,6 +377,8 @@ class Alert:
     mitre: list[str] = field(default_factory=list)
     playbook: str | None = None
     actions: list[ActionResult] = field(default_factory=list)
+    #: the finding's tags (e.g. a rule's), matched by playbooks along with ``mitre``
+    tags: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         ev = self.event
@@ -396,6 +398,8 @@ class Alert:
             "process": ev.process.to_json(),
         }
         data.update(ev.details_json())
+        if self.tags:
+            data["tags"] = list(self.tags)
         data["response"] = {
             "playbook": self.playbook,
             "actions": [a.to_json() for a in self.actions],

@@ -77,3 +77,18 @@ class AgentClient:
         """``{"containers": [...], "kubernetes": {...}}`` as the agent sees them."""
         result: dict[str, Any] = self._request("GET", "/containers")
         return result
+
+    # -- actions held for approval ---------------------------------------------------------------
+    def actions(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = state
+        result: list[dict[str, Any]] = self._request("GET", "/actions", params=params)
+        return result
+
+    def decide(self, action_id: str, verdict: str, *, actor: str, reason: str) -> dict[str, Any]:
+        """``verdict`` is ``approve`` or ``deny``."""
+        result: dict[str, Any] = self._request(
+            "POST", f"/actions/{action_id}/{verdict}", json={"actor": actor, "reason": reason}
+        )
+        return result

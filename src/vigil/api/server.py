@@ -15,13 +15,20 @@ from fastapi.responses import JSONResponse, Response
 
 from vigil import __version__
 from vigil.agent import Agent
-from vigil.api.routes import alerts, containers, health, metrics, profiles, ui
+from vigil.api.routes import actions, alerts, audit, containers, health, metrics, profiles, ui
 from vigil.errors import VigilError
 
 API_PREFIX = "/api/v1"
 
 #: API routers, each mounted under API_PREFIX; add a topic by adding its module here
-API_ROUTERS: list[APIRouter] = [health.router, profiles.router, alerts.router, containers.router]
+API_ROUTERS: list[APIRouter] = [
+    health.router,
+    profiles.router,
+    alerts.router,
+    containers.router,
+    actions.router,
+    audit.router,
+]
 
 
 def create_app(agent: Agent, *, token: str | None = None) -> FastAPI:

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from vigil import __version__
+from vigil.cli.actions import actions_app
+from vigil.cli.audit import audit_app
 from vigil.cli.common import fail, out
 from vigil.cli.containers import containers_app
 from vigil.cli.profiles import profiles_app
@@ -27,6 +29,8 @@ app = typer.Typer(
 # One sub-app per topic, each in its own module.
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(containers_app, name="containers")
+app.add_typer(actions_app, name="actions")
+app.add_typer(audit_app, name="audit")
 
 
 def setup_logging(verbose: bool) -> None:

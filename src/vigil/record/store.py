@@ -192,3 +192,8 @@ class Store:
             return self.engine.begin()
         except SQLAlchemyError as exc:
             raise StoreError(f"{self.location}: {truncate(exc, 120)}") from None
+
+
+# Other stages' tables, defined on ``metadata`` in their own modules: imported here so that
+# ``create_all`` creates them.
+from vigil.respond import approvals as _approvals  # noqa: E402, F401

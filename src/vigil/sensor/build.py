@@ -63,9 +63,11 @@ def kernel_arch(machine: str | None = None) -> str:
         raise SensorError(f"unsupported CPU architecture for the eBPF sensor: {machine}") from None
 
 
-def cache_key(source_dir: Path, btf_path: Path, arch: str) -> str:
+def cache_key(
+    source_dir: Path, btf_path: Path, arch: str, sources: tuple[str, ...] = SOURCES
+) -> str:
     digest = hashlib.sha256(f"recipe={BUILD_RECIPE} arch={arch}\n".encode())
-    for name in SOURCES:
+    for name in sources:
         digest.update(name.encode() + b"\0")
         digest.update((source_dir / name).read_bytes())
     digest.update(b"btf\0")
@@ -83,16 +85,20 @@ def build_object(
     clang: str = "clang",
     bpftool: str = "bpftool",
     machine: str | None = None,
+    sources: tuple[str, ...] = SOURCES,
 ) -> BuiltObject:
-    """The compiled ``vigil.bpf.o`` for this kernel, from ``cache_dir`` or freshly built."""
+    """The compiled object of ``sources[0]`` (``vigil.bpf.c`` by default; the other sources are
+    the headers it includes) for this kernel, from ``cache_dir`` or freshly built.
+
+    Each object needs its own ``cache_dir``: a build prunes every other entry in it."""
     if not btf_path.is_file():
         raise SensorError(
             f"{btf_path} not found: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF); "
             "the eBPF sensor needs a kernel built with it (or pass a BTF file for this kernel)"
         )
     arch = kernel_arch(machine)
-    entry = cache_dir / cache_key(source_dir, btf_path, arch)
-    target = entry / OBJECT_NAME
+    entry = cache_dir / cache_key(source_dir, btf_path, arch, sources)
+    target = entry / (Path(sources[0]).stem + ".o")
     if target.is_file():
         log.debug("reusing cached BPF object %s", target)
         return BuiltObject(target, cached=True)
@@ -104,7 +110,7 @@ def build_object(
         header = _run([bpftool_bin, "btf", "dump", "file", str(btf_path), "format", "c"], "bpftool")
         _write_atomically(vmlinux_h, header)
     with tempfile.TemporaryDirectory(dir=entry) as scratch:
-        partial = Path(scratch) / OBJECT_NAME
+        partial = Path(scratch) / target.name
         _run(
             [
                 clang_bin,
@@ -116,7 +122,7 @@ def build_object(
                 f"-I{entry}",
                 f"-I{source_dir}",
                 "-c",
-                str(source_dir / MAIN_SOURCE),
+                str(source_dir / sources[0]),
                 "-o",
                 str(partial),
             ],

@@ -20,4 +20,5 @@ async def health(agent: AgentDep) -> dict[str, Any]:
         "profiles": len(agent.profiles),
         "alerts_emitted": agent.alerts_emitted,
         "events_failed": agent.events_failed,
+        "response": agent.responder.metrics.to_json(),
     }

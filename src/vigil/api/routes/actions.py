@@ -1,0 +1,83 @@
+"""Actions waiting for approval: list them, approve or deny one.
+
+- ``GET  /api/v1/actions?state=pending`` — held actions, newest first (``state`` optional: pending,
+  approved, done, failed, denied, expired).
+- ``GET  /api/v1/actions/{id}`` — one of them.
+- ``POST /api/v1/actions/{id}/approve`` and ``/deny`` — body ``{"actor": "...", "reason": "..."}``
+  (both optional). Approving runs the ladder at once and answers with its results. 404: unknown
+  id; 409: already decided or expired.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from vigil.api.deps import AgentDep
+from vigil.respond.approvals import STATES
+from vigil.respond.responder import ApprovalError
+
+router = APIRouter(tags=["actions"])
+
+
+class Decision(BaseModel):
+    #: who decides (shown in the audit log); "api" when not given
+    actor: str = Field(default="api", max_length=120)
+    reason: str = Field(default="", max_length=500)
+
+
+def _book(agent: AgentDep) -> Any:
+    if agent.responder.approvals is None:
+        raise HTTPException(404, "approvals are not enabled on this agent")
+    return agent.responder.approvals
+
+
+@router.get("/actions")
+async def list_actions(
+    agent: AgentDep,
+    state: str | None = Query(default=None, description=f"one of {', '.join(STATES)}"),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    if state is not None and state not in STATES:
+        raise HTTPException(422, f"state must be one of {', '.join(STATES)}")
+    agent.responder.expire()
+    return [a.to_json() for a in _book(agent).find(state, limit)]
+
+
+@router.get("/actions/{action_id}")
+async def get_action(action_id: str, agent: AgentDep) -> dict[str, Any]:
+    action = _book(agent).get(action_id)
+    if action is None:
+        raise HTTPException(404, f"no action {action_id!r}")
+    result: dict[str, Any] = action.to_json()
+    return result
+
+
+@router.post("/actions/{action_id}/approve")
+async def approve_action(
+    action_id: str, agent: AgentDep, decision: Decision | None = None
+) -> dict[str, Any]:
+    decision = decision or Decision()
+    agent.responder.expire()
+    try:
+        action = await agent.responder.approve(
+            action_id, actor=decision.actor, reason=decision.reason
+        )
+    except ApprovalError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    return action.to_json()
+
+
+@router.post("/actions/{action_id}/deny")
+async def deny_action(
+    action_id: str, agent: AgentDep, decision: Decision | None = None
+) -> dict[str, Any]:
+    decision = decision or Decision()
+    agent.responder.expire()
+    try:
+        action = agent.responder.deny(action_id, actor=decision.actor, reason=decision.reason)
+    except ApprovalError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    return action.to_json()

@@ -1,0 +1,100 @@
+"""`vigil actions …`: actions that playbooks in ``approve`` mode hold for a person."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
+from vigil.errors import VigilError
+
+actions_app = typer.Typer(
+    help="Actions waiting for approval: list, approve, deny.", no_args_is_help=True
+)
+
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who decides [default: your user name]", show_default=False),
+]
+
+
+def _actor(actor: str | None) -> str:
+    return actor or f"{getpass.getuser()}@cli"
+
+
+@actions_app.command("list")
+def actions_list(
+    state: Annotated[
+        str | None,
+        typer.Option(help="pending, approved, done, failed, denied or expired [default: all]"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """List held actions, newest first."""
+    try:
+        actions = client(api, token).actions(state)
+    except VigilError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(actions, indent=2))
+        return
+    table = Table("ID", "STATE", "PLAYBOOK", "ACTIONS", "WORKLOAD", "RULE", "EXPIRES")
+    for a in actions:
+        table.add_row(
+            a["id"],
+            a["state"],
+            a["playbook"],
+            ", ".join(step["action"] for step in a["steps"]),
+            a["alert"].get("workload", {}).get("name", "?"),
+            a["alert"].get("rule", "?"),
+            a["expires"],
+        )
+    out.print(table if actions else "No actions" + (f" in state {state}." if state else "."))
+
+
+def _decide(
+    verdict: str, action_id: str, actor: str | None, reason: str, api: str, token: str | None
+) -> None:
+    try:
+        action = client(api, token).decide(action_id, verdict, actor=_actor(actor), reason=reason)
+    except VigilError as exc:
+        raise fail(exc) from None
+    out.print(f"action {action['id']}: {action['state']}", highlight=False)
+    for result in action.get("results", []):
+        latency = result.get("latency_ms")
+        out.print(
+            f"  {result['action']}: {result['outcome']} {result.get('detail', '')}"
+            + (f" ({latency} ms after the event)" if latency is not None else ""),
+            highlight=False,
+        )
+
+
+@actions_app.command("approve")
+def actions_approve(
+    action_id: Annotated[str, typer.Argument(help="The action's id (see `vigil actions list`).")],
+    reason: ReasonOption = "",
+    actor: ActorOption = None,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Approve a held action: its ladder runs now; prints each result."""
+    _decide("approve", action_id, actor, reason, api, token)
+
+
+@actions_app.command("deny")
+def actions_deny(
+    action_id: Annotated[str, typer.Argument(help="The action's id (see `vigil actions list`).")],
+    reason: ReasonOption = "",
+    actor: ActorOption = None,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Deny a held action: nothing runs; the decision is recorded."""
+    _decide("deny", action_id, actor, reason, api, token)

@@ -1,0 +1,280 @@
+"""Kubernetes actions on the pod behind an alert, through an already-built lightkube AsyncClient.
+
+The pod is named by the CRI annotations the runtime put into the container's bundle
+(``io.kubernetes.pod.namespace`` / ``io.kubernetes.pod.name``). Every action re-reads what it
+needs from the API server (the pod, its owner), so decisions rest on the cluster's current state.
+Guardrails that need the API live here: protected namespaces and the minimum number of ready
+replicas the owner must keep before one of its pods is deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
+from lightkube.models.networking_v1 import NetworkPolicySpec
+from lightkube.resources.apps_v1 import Deployment, ReplicaSet, StatefulSet
+from lightkube.resources.core_v1 import Event, Node, Pod
+from lightkube.resources.networking_v1 import NetworkPolicy
+from lightkube.types import PatchType
+
+from vigil.errors import RuntimeActionError, truncate
+from vigil.models import utcnow
+
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+POD_NAME = "io.kubernetes.pod.name"
+QUARANTINE_LABEL = "vigil.io/quarantine"
+ALERT_LABEL = "vigil.io/alert"
+COMPONENT = "vigil"
+
+
+@dataclass(frozen=True, slots=True)
+class PodRef:
+    namespace: str
+    name: str
+
+    @classmethod
+    def from_annotations(cls, annotations: Mapping[str, str]) -> PodRef:
+        namespace, name = annotations.get(POD_NAMESPACE), annotations.get(POD_NAME)
+        if not namespace or not name:
+            raise RuntimeActionError("the container is not a Kubernetes pod's (no CRI annotations)")
+        return cls(namespace, name)
+
+
+def label_value(text: str) -> str:
+    """A valid label value: ≤ 63 of [A-Za-z0-9-_.], alphanumeric at both ends."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63].strip("-_.")
+    return cleaned or "x"
+
+
+class KubeActions:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        protected_namespaces: frozenset[str] = frozenset({"kube-system"}),
+        min_healthy_replicas: int = 1,
+    ) -> None:
+        self.client = client
+        self.protected = protected_namespaces
+        self.min_healthy = min_healthy_replicas
+
+    def _check_namespace(self, pod: PodRef) -> None:
+        if pod.namespace in self.protected:
+            raise RuntimeActionError(f"namespace {pod.namespace} is protected")
+
+    async def _call(self, what: str, coro: Any, *, tolerate: tuple[int, ...] = ()) -> Any:
+        """Await one API call; its failure becomes a one-line RuntimeActionError.
+
+        ``tolerate``: HTTP codes that are fine here (e.g. 409 for something already there)."""
+        try:
+            return await coro
+        except ApiError as exc:
+            code, message = exc.status.code, exc.status.message
+        except httpx2.HTTPStatusError as exc:  # an error body lightkube did not decode
+            code, message = exc.response.status_code, exc.response.reason_phrase
+        except httpx2.HTTPError as exc:
+            raise RuntimeActionError(f"{what}: {truncate(exc, 120)}") from None
+        if code in tolerate:
+            return None
+        raise RuntimeActionError(
+            f"{what}: API server answered {code}: {truncate(message, 120)}"
+        ) from None
+
+    async def _pod(self, ref: PodRef) -> Pod:
+        pod: Pod = await self._call(
+            f"get pod {ref.namespace}/{ref.name}",
+            self.client.get(Pod, ref.name, namespace=ref.namespace),
+        )
+        return pod
+
+    async def owner(self, ref: PodRef) -> tuple[str, str, int | None, int]:
+        """The pod's top controller: (kind, name, ready replicas, desired replicas)."""
+        pod = await self._pod(ref)
+        controller = (
+            next((o for o in (pod.metadata.ownerReferences or []) if o.controller), None)
+            if pod.metadata
+            else None
+        )
+        if controller is None:
+            raise RuntimeActionError(f"pod {ref.name} has no controller that would restart it")
+        if controller.kind == "ReplicaSet":
+            rs: ReplicaSet = await self._call(
+                f"get replicaset {controller.name}",
+                self.client.get(ReplicaSet, controller.name, namespace=ref.namespace),
+            )
+            parent = (
+                next((o for o in (rs.metadata.ownerReferences or []) if o.controller), None)
+                if rs.metadata
+                else None
+            )
+            if parent is not None and parent.kind == "Deployment":
+                # The ReplicaSet holds the pods: its ready count is the one that matters, and
+                # one request fewer keeps the delete fast.
+                return (
+                    "Deployment",
+                    parent.name,
+                    rs.status.readyReplicas if rs.status else None,
+                    rs.spec.replicas if rs.spec and rs.spec.replicas is not None else 1,
+                )
+            return (
+                "ReplicaSet",
+                controller.name,
+                rs.status.readyReplicas if rs.status else None,
+                rs.spec.replicas if rs.spec and rs.spec.replicas is not None else 1,
+            )
+        if controller.kind == "StatefulSet":
+            sts: StatefulSet = await self._call(
+                f"get statefulset {controller.name}",
+                self.client.get(StatefulSet, controller.name, namespace=ref.namespace),
+            )
+            return (
+                "StatefulSet",
+                controller.name,
+                sts.status.readyReplicas if sts.status else None,
+                sts.spec.replicas if sts.spec and sts.spec.replicas is not None else 1,
+            )
+        return controller.kind, controller.name, None, 0
+
+    # -- actions -------------------------------------------------------------------------------
+    async def delete_pod(self, ref: PodRef) -> str:
+        """Delete the pod so its controller starts a clean one; keeps ``min_healthy`` ready."""
+        self._check_namespace(ref)
+        kind, name, ready, _ = await self.owner(ref)
+        if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+            ready = ready or 0
+            if ready - 1 < self.min_healthy:
+                raise RuntimeActionError(
+                    f"{kind} {name} has {ready} ready replica(s); deleting one would leave fewer "
+                    f"than the {self.min_healthy} required"
+                )
+        await self._call(
+            f"delete pod {ref.name}", self.client.delete(Pod, ref.name, namespace=ref.namespace)
+        )
+        return f"deleted pod {ref.namespace}/{ref.name} ({kind} {name} restarts it clean)"
+
+    async def isolate_pod(self, ref: PodRef, alert_id: str) -> str:
+        """A deny-all NetworkPolicy selecting only this pod, through a quarantine label."""
+        self._check_namespace(ref)
+        policy_name = label_value(f"vigil-isolate-{ref.name}")
+        policy = NetworkPolicy(
+            metadata=ObjectMeta(
+                name=policy_name,
+                namespace=ref.namespace,
+                labels={
+                    "app.kubernetes.io/managed-by": COMPONENT,
+                    ALERT_LABEL: label_value(alert_id),
+                },
+            ),
+            spec=NetworkPolicySpec(
+                podSelector=LabelSelector(matchLabels={QUARANTINE_LABEL: label_value(ref.name)}),
+                policyTypes=["Ingress", "Egress"],
+                ingress=[],
+                egress=[],
+            ),
+        )
+        # Policy first: once the label lands the pod is cut off, never labelled and still open.
+        # 409: already isolated by an earlier alert; the policy stays as it is.
+        await self._call(
+            f"create networkpolicy {policy_name}", self.client.create(policy), tolerate=(409,)
+        )
+        await self._label(ref, {QUARANTINE_LABEL: label_value(ref.name)})
+        return f"isolated pod {ref.namespace}/{ref.name} with deny-all networkpolicy {policy_name}"
+
+    async def scale_to_zero(self, ref: PodRef) -> str:
+        self._check_namespace(ref)
+        kind, name, _, replicas = await self.owner(ref)
+        resource = {"Deployment": Deployment, "ReplicaSet": ReplicaSet, "StatefulSet": StatefulSet}
+        if kind not in resource:
+            raise RuntimeActionError(f"the pod's owner is a {kind}, which cannot be scaled")
+        await self._call(
+            f"scale {kind} {name}",
+            self.client.patch(
+                resource[kind],
+                name,
+                {"spec": {"replicas": 0}},
+                namespace=ref.namespace,
+                patch_type=PatchType.MERGE,
+            ),
+        )
+        return f"scaled {kind} {ref.namespace}/{name} from {replicas} to 0"
+
+    async def _label(self, ref: PodRef, labels: dict[str, str]) -> None:
+        await self._call(
+            f"label pod {ref.name}",
+            self.client.patch(
+                Pod,
+                ref.name,
+                {"metadata": {"labels": labels}},
+                namespace=ref.namespace,
+                patch_type=PatchType.MERGE,
+            ),
+        )
+
+    async def label_pod(self, ref: PodRef, alert_id: str, rule: str) -> str:
+        self._check_namespace(ref)
+        labels = {ALERT_LABEL: label_value(alert_id), "vigil.io/rule": label_value(rule)}
+        await self._label(ref, labels)
+        return f"labelled pod {ref.namespace}/{ref.name}"
+
+    async def annotate_pod(self, ref: PodRef, alert: Mapping[str, Any]) -> str:
+        self._check_namespace(ref)
+        annotations = {
+            "vigil.io/alert": str(alert.get("id", "")),
+            "vigil.io/rule": str(alert.get("rule", "")),
+            "vigil.io/severity": str(alert.get("severity", "")),
+            "vigil.io/message": truncate(alert.get("message", ""), 500),
+        }
+        await self._call(
+            f"annotate pod {ref.name}",
+            self.client.patch(
+                Pod,
+                ref.name,
+                {"metadata": {"annotations": annotations}},
+                namespace=ref.namespace,
+                patch_type=PatchType.MERGE,
+            ),
+        )
+        return f"annotated pod {ref.namespace}/{ref.name}"
+
+    async def cordon_node(self, ref: PodRef) -> str:
+        """Mark the pod's node unschedulable, so nothing new lands on a host in question."""
+        self._check_namespace(ref)
+        pod = await self._pod(ref)
+        node = pod.spec.nodeName if pod.spec else None
+        if not node:
+            raise RuntimeActionError(f"pod {ref.name} is not scheduled on a node")
+        await self._call(
+            f"cordon node {node}",
+            self.client.patch(
+                Node, node, {"spec": {"unschedulable": True}}, patch_type=PatchType.MERGE
+            ),
+        )
+        return f"cordoned node {node}"
+
+    async def emit_event(self, ref: PodRef, alert: Mapping[str, Any]) -> str:
+        """A Warning Event on the pod: shows up in ``kubectl describe pod`` and event exporters."""
+        now = utcnow()
+        name = label_value(f"{ref.name}.vigil.{str(alert.get('id', ''))[:12]}")
+        event = Event(
+            metadata=ObjectMeta(name=name, namespace=ref.namespace),
+            involvedObject=ObjectReference(
+                apiVersion="v1", kind="Pod", name=ref.name, namespace=ref.namespace
+            ),
+            reason="VigilAlert",
+            message=truncate(f"{alert.get('rule', '')}: {alert.get('message', '')}", 1000),
+            type="Warning",
+            source=EventSource(component=COMPONENT),
+            firstTimestamp=now,
+            lastTimestamp=now,
+            count=1,
+        )
+        await self._call(f"create event {name}", self.client.create(event))
+        return f"emitted Warning event {name} on pod {ref.namespace}/{ref.name}"

@@ -1,0 +1,21 @@
+"""The response benchmark runs (a few rounds of its root-free part); figures are in bench/."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parent.parent / "bench" / "response_latency.py"
+
+
+def test_response_benchmark_runs(tmp_path: Path, capsys, monkeypatch) -> None:
+    spec = importlib.util.spec_from_file_location("response_latency", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "response_latency", bench)  # dataclasses look it up
+    spec.loader.exec_module(bench)
+    out = tmp_path / "r.json"
+    assert bench.main(["--only", "delete", "--runs", "3", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["delete_pod"]
+    assert result["n"] == 3 and result["p50_ms"] > 0
+    assert "pod-delete request sent after the event" in capsys.readouterr().out

@@ -1,0 +1,265 @@
+"""Kubernetes actions with the real lightkube client against kmock (a real HTTP server that
+emulates the API): the right requests are made, and every guardrail holds."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+import pytest_asyncio
+from kmock import KubernetesEmulator, Server
+from lightkube import AsyncClient, KubeConfig
+
+from tests.fakes import WEB_1, exec_event
+from vigil.config import ActionStep, ResponseConfig
+from vigil.errors import RuntimeActionError
+from vigil.models import Alert, Severity, Workload, utcnow
+from vigil.respond.actions import ActionKit
+from vigil.respond.guardrails import Guardrails
+from vigil.respond.kube_actions import QUARANTINE_LABEL, KubeActions, PodRef
+from vigil.respond.responder import Responder
+
+NS = "shop"
+POD = PodRef(NS, "web-7d9f-abcde")
+
+
+def pod(name: str, namespace: str = NS, owner: tuple[str, str] | None = ("ReplicaSet", "web-7d9f")):
+    refs = (
+        [
+            {
+                "apiVersion": "apps/v1",
+                "kind": owner[0],
+                "name": owner[1],
+                "uid": "u1",
+                "controller": True,
+            }
+        ]
+        if owner
+        else []
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "ownerReferences": refs},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "nginx", "image": "nginx"}]},
+    }
+
+
+def workload_spec(replicas: int) -> dict:
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}
+    return {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": template}
+
+
+def seed(kmock: KubernetesEmulator, ready: int = 3) -> None:
+    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
+    kmock.objects["apps/v1/replicasets", NS, "web-7d9f"] = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "web-7d9f",
+            "namespace": NS,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "web",
+                    "uid": "u2",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": workload_spec(3),
+        "status": {"replicas": 3, "readyReplicas": ready},
+    }
+    kmock.objects["apps/v1/deployments", NS, "web"] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": workload_spec(3),
+        "status": {"replicas": 3, "readyReplicas": ready},
+    }
+    kmock.objects["v1/nodes", None, "node-1"] = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "node-1"},
+        "spec": {},
+    }
+
+
+@pytest_asyncio.fixture
+async def cluster() -> AsyncIterator[tuple[KubernetesEmulator, AsyncClient]]:
+    async with KubernetesEmulator() as kmock, Server(kmock) as server:
+        config = KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "kmock", "cluster": {"server": str(server.url)}}],
+                "users": [{"name": "vigil", "user": {}}],
+                "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "vigil"}}],
+                "current-context": "kmock",
+            }
+        )
+        client = AsyncClient(config)
+        try:
+            yield kmock, client
+        finally:
+            await client.close()
+
+
+def writes(kmock: KubernetesEmulator) -> list[tuple[str, str, object]]:
+    """(method, path, body) of every request that changes something."""
+    return [
+        (str(r.method.value), r.url.path, r.data)
+        for r in kmock
+        if str(r.method.value) in ("POST", "PATCH", "DELETE", "PUT")
+    ]
+
+
+@pytest.mark.asyncio
+async def test_delete_pod_checks_the_owner_then_deletes(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock, ready=3)
+    detail = await KubeActions(client, min_healthy_replicas=2).delete_pod(POD)
+    assert detail == f"deleted pod {NS}/{POD.name} (Deployment web restarts it clean)"
+    assert writes(kmock) == [("DELETE", f"/api/v1/namespaces/{NS}/pods/{POD.name}", None)]
+    reads = [r.url.path for r in kmock if str(r.method.value) == "GET"]
+    assert reads == [
+        f"/api/v1/namespaces/{NS}/pods/{POD.name}",
+        f"/apis/apps/v1/namespaces/{NS}/replicasets/web-7d9f",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_delete_pod_keeps_the_minimum_of_healthy_replicas(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock, ready=2)
+    with pytest.raises(RuntimeActionError, match="Deployment web has 2 ready replica"):
+        await KubeActions(client, min_healthy_replicas=2).delete_pod(POD)
+    assert writes(kmock) == []
+
+
+@pytest.mark.asyncio
+async def test_a_bare_pod_is_never_deleted(cluster) -> None:
+    kmock, client = cluster
+    kmock.objects["v1/pods", NS, "lonely"] = pod("lonely", owner=None)
+    with pytest.raises(RuntimeActionError, match="no controller that would restart it"):
+        await KubeActions(client).delete_pod(PodRef(NS, "lonely"))
+    assert writes(kmock) == []
+
+
+@pytest.mark.asyncio
+async def test_protected_namespaces_get_no_request_at_all(cluster) -> None:
+    kmock, client = cluster
+    kube = KubeActions(client, protected_namespaces=frozenset({"kube-system", "vigil"}))
+    for ns in ("kube-system", "vigil"):
+        ref = PodRef(ns, "coredns-1")
+        for action in (kube.delete_pod, kube.scale_to_zero, kube.cordon_node):
+            with pytest.raises(RuntimeActionError, match=f"namespace {ns} is protected"):
+                await action(ref)
+        with pytest.raises(RuntimeActionError, match="protected"):
+            await kube.isolate_pod(ref, "a-1")
+    assert list(kmock) == []
+
+
+@pytest.mark.asyncio
+async def test_isolate_scale_label_annotate_cordon_and_event(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock)
+    kube = KubeActions(client)
+    alert = {"id": "a-1", "rule": "profile.new_executable", "severity": "high", "message": "nc"}
+    await kube.isolate_pod(POD, "a-1")
+    await kube.isolate_pod(POD, "a-2")  # already isolated: the policy stays, no error
+    await kube.scale_to_zero(POD)
+    await kube.label_pod(POD, "a-1", "profile.new_executable")
+    await kube.annotate_pod(POD, alert)
+    await kube.cordon_node(POD)
+    await kube.emit_event(POD, alert)
+
+    policy = kmock.objects["networking.k8s.io/v1/networkpolicies", NS, f"vigil-isolate-{POD.name}"]
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": {QUARANTINE_LABEL: POD.name}},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [],
+        "egress": [],
+    }
+    stored_pod = kmock.objects["v1/pods", NS, POD.name]
+    assert stored_pod["metadata"]["labels"] == {
+        QUARANTINE_LABEL: POD.name,
+        "vigil.io/alert": "a-1",
+        "vigil.io/rule": "profile.new_executable",
+    }
+    assert stored_pod["metadata"]["annotations"]["vigil.io/severity"] == "high"
+    assert kmock.objects["apps/v1/deployments", NS, "web"]["spec"]["replicas"] == 0
+    assert kmock.objects["v1/nodes", None, "node-1"]["spec"] == {"unschedulable": True}
+    (event,) = [o for k, o in kmock.objects.items() if k[0] == "v1/events"]
+    assert event["involvedObject"]["name"] == POD.name
+    assert (event["type"], event["reason"]) == ("Warning", "VigilAlert")
+    assert [(m, p) for m, p, _ in writes(kmock)] == [
+        ("POST", f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies"),
+        ("PATCH", f"/api/v1/namespaces/{NS}/pods/{POD.name}"),
+        ("POST", f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies"),  # 409
+        ("PATCH", f"/api/v1/namespaces/{NS}/pods/{POD.name}"),
+        ("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/web"),
+        ("PATCH", f"/api/v1/namespaces/{NS}/pods/{POD.name}"),
+        ("PATCH", f"/api/v1/namespaces/{NS}/pods/{POD.name}"),
+        ("PATCH", "/api/v1/nodes/node-1"),
+        ("POST", f"/api/v1/namespaces/{NS}/events"),
+    ]
+
+
+@dataclass
+class PodRecord:
+    id: str = "web-1"
+    runtime: str = "containerd"
+    state_root: str = "/run/containerd/runc/k8s.io"
+    cgroup_paths: dict = field(default_factory=dict)
+    annotations: dict = field(
+        default_factory=lambda: {
+            "io.kubernetes.pod.namespace": NS,
+            "io.kubernetes.pod.name": POD.name,
+        }
+    )
+
+
+class Lookup:
+    def lookup(self, container_id: str) -> PodRecord:
+        return PodRecord()
+
+
+def pod_alert(alert_id: str, namespace: str = NS) -> Alert:
+    from dataclasses import replace
+
+    event = replace(
+        exec_event("/bin/nc"),
+        container=WEB_1,
+        workload=Workload(namespace, "Deployment", "web", "nginx"),
+    )
+    return Alert(alert_id, utcnow(), "deviation", "r", Severity.HIGH, "m", event)
+
+
+@pytest.mark.asyncio
+async def test_through_the_responder_dry_run_rate_limit_and_cooldown(cluster) -> None:
+    from vigil.config import Playbook, PlaybookMatch
+
+    kmock, client = cluster
+    seed(kmock, ready=5)
+    config = ResponseConfig(rate_per_workload=1, cooldown=60, forensics_before_destroy=False)
+    kit = ActionKit(kube=KubeActions(client))
+    delete = Playbook("del", PlaybookMatch(), "auto", (ActionStep("delete-pod"),))
+    dry = Playbook("del", PlaybookMatch(), "auto", (ActionStep("delete-pod"),), dry_run=True)
+    rails = Guardrails(config, agent_pid=1, agent_cgroups=frozenset(), environ={})
+
+    dry_responder = Responder([dry], Lookup(), config=config, kit=kit, guardrails=rails)
+    first = pod_alert("a-0")
+    await dry_responder.respond(first)
+    assert [a.outcome for a in first.actions] == ["dry-run"]
+    assert writes(kmock) == []
+
+    responder = Responder([delete], Lookup(), config=config, kit=kit, guardrails=rails)
+    done, limited = pod_alert("a-1"), pod_alert("a-2")
+    await responder.respond(done)
+    await responder.respond(limited)
+    assert [a.outcome for a in done.actions] == ["done"]
+    assert limited.actions[0].outcome == "skipped"
+    assert limited.actions[0].detail.startswith("cooldown: delete-pod ran on")
+    system = pod_alert("a-3", namespace="kube-system")
+    await responder.respond(system)
+    assert system.actions[0].detail == "namespace kube-system is protected"
+    assert [m for m, _, _ in writes(kmock)] == ["DELETE"]
