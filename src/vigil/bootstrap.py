@@ -108,6 +108,7 @@ def build_agent(
     *,
     sensor: Sensor,
     identity: IdentityService | None = None,
+    kube: KubeActions | None = None,
 ) -> Agent:
     identity = identity or IdentityResolver()
     profiles = ProfileBook(
@@ -118,7 +119,7 @@ def build_agent(
         sensor=sensor,
         identity=identity,
         profiles=profiles,
-        responder=build_responder(options, store, identity, profiles),
+        responder=build_responder(options, store, identity, profiles, kube=kube),
         store=store,
         outputs=outputs,
     )
@@ -134,8 +135,8 @@ def build_responder(
 ) -> Responder:
     """Playbooks with every action, the audit log and approvals in the data dir.
 
-    Kubernetes actions need a lightkube client (the identity issue's ``vigil.kube.client``):
-    pass ``kube`` once that exists; until then those actions fail with a clear reason.
+    Kubernetes actions use the client of the pod watcher (``vigil.kube.client``); without the
+    Kubernetes API they fail with a clear reason.
     """
 
     def profile_executables(key: str) -> set[str]:
@@ -170,7 +171,17 @@ async def run_agent(
     try:
         resolver, watcher = build_identity(options)
         resolver.scan()  # containers that started before the agent are known from their 1st event
-        agent = build_agent(options, store, sensor=sensor_factory(options), identity=resolver)
+        kube = None
+        if watcher is not None:
+            response = options.config.response
+            kube = KubeActions(
+                watcher.api.client,
+                protected_namespaces=response.protected_namespaces,
+                min_healthy_replicas=response.min_healthy_replicas,
+            )
+        agent = build_agent(
+            options, store, sensor=sensor_factory(options), identity=resolver, kube=kube
+        )
         api_socket = None
         token = None
         if options.listen:
