@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,8 @@ MAX_REPORTED = 4096
 MAX_NAMES_PER_DESTINATION = 8
 #: containers (and recent DNS queries) remembered by the book: bounded, oldest forgotten first
 MAX_TRACKED = 4096
+#: a connect this soon after its process looked a name up is tied to that name
+LOOKUP_WINDOW = timedelta(seconds=10)
 #: while learning, a profile is written to the store at least every this many events
 SAVE_EVERY_EVENTS = 100
 
@@ -216,8 +218,8 @@ class ProfileBook:
         #: container id → creation time, as identity reported it (until its first event)
         self._created: OrderedDict[str, datetime] = OrderedDict()
         self._containers: OrderedDict[str, None] = OrderedDict()
-        #: (container id, pid) → the DNS name it last looked up
-        self._lookups: OrderedDict[tuple[str, int], str] = OrderedDict()
+        #: (container id, pid) → the DNS name it last looked up, and when
+        self._lookups: OrderedDict[tuple[str, int], tuple[str, datetime]] = OrderedDict()
 
     # -- queries ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -431,13 +433,16 @@ class ProfileBook:
         if container is None:
             return None
         who = (container.id, event.process.pid)
+        now = self._clock()
         for kind, item in found:
             if kind is ItemKind.DNS:
-                self._lookups[who] = item
+                self._lookups[who] = (item, now)
                 self._lookups.move_to_end(who)
                 _bound(self._lookups)
-        if any(kind is ItemKind.DESTINATION for kind, _ in found):
-            return self._lookups.get(who)
+        if any(kind is ItemKind.DESTINATION for kind, _ in found) and who in self._lookups:
+            name, when = self._lookups[who]
+            if now - when <= LOOKUP_WINDOW:
+                return name
         return None
 
     def _tie_to_name(self, profile: Profile, destination: str, name: str) -> None:
