@@ -27,7 +27,17 @@ def vigil(
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["run"], ["demo"], ["profiles"], ["profiles", "list"], ["profiles", "lock"], ["version"]],
+    [
+        [],
+        ["run"],
+        ["demo"],
+        ["profiles"],
+        *(
+            ["profiles", sub]
+            for sub in ("list", "lock", "unlock", "relearn", "export", "import", "diff", "versions")
+        ),
+        ["version"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = vigil(*command, "--help")

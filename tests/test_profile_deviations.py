@@ -43,7 +43,11 @@ CASES = [
     (
         "parent",
         "profile.new_process",
-        lambda t: replace(t, type=EventType.EXEC, process=child("/bin/cat", "/etc/web/conf.d/shop.conf", parent="/bin/sh")),
+        lambda t: replace(
+            t,
+            type=EventType.EXEC,
+            process=child("/bin/cat", "/etc/web/conf.d/shop.conf", parent="/bin/sh"),
+        ),
         "exec /bin/cat by /bin/sh; /bin/cat is known as a child of: /usr/sbin/web",
     ),
     (
@@ -56,29 +60,41 @@ CASES = [
     (
         "destination",
         "profile.new_destination",
-        lambda t: replace(t, type=EventType.CONNECT, process=server(t, pid=2),
-                          network=NetworkInfo("tcp", "ipv4", "203.0.113.9", 5432)),
+        lambda t: replace(
+            t,
+            type=EventType.CONNECT,
+            process=server(t, pid=2),
+            network=NetworkInfo("tcp", "ipv4", "203.0.113.9", 5432),
+        ),
         "connect tcp/203.0.113.9:5432 by /usr/sbin/web; closest known destinations: "
         "tcp/10.0.1.0/24:5432",
     ),
     (
         "dns",
         "profile.new_dns",
-        lambda t: replace(t, type=EventType.DNS, process=server(t), dns=DnsInfo("x.evil.example", "TXT")),
+        lambda t: replace(
+            t, type=EventType.DNS, process=server(t), dns=DnsInfo("x.evil.example", "TXT")
+        ),
         "query x.evil.example (TXT) by /usr/sbin/web; closest known names: "
         "db-<num>.shop.svc.cluster.local",
     ),
     (
         "listen",
         "profile.new_listen",
-        lambda t: replace(t, type=EventType.LISTEN, process=server(t),
-                          network=NetworkInfo("tcp", "ipv4", "", 0, "0.0.0.0", 4444)),
+        lambda t: replace(
+            t,
+            type=EventType.LISTEN,
+            process=server(t),
+            network=NetworkInfo("tcp", "ipv4", "", 0, "0.0.0.0", 4444),
+        ),
         "listen tcp/4444 by /usr/sbin/web; known listening ports: tcp/8080",
     ),
     (
         "file write",
         "profile.new_file_write",
-        lambda t: replace(t, type=EventType.OPEN, process=server(t), file=FileInfo("/etc/cron.d/job", "create")),
+        lambda t: replace(
+            t, type=EventType.OPEN, process=server(t), file=FileInfo("/etc/cron.d/job", "create")
+        ),
         "write /etc/cron.d/job by /usr/sbin/web; closest known writes:",
     ),
     (
@@ -92,7 +108,10 @@ CASES = [
 
 @pytest.mark.parametrize(("kind", "rule", "make", "says"), CASES, ids=[c[0] for c in CASES])
 def test_each_kind_of_deviation_is_one_alert_for_its_first_occurrence(
-    kind: str, rule: str, make, says: str  # type: ignore[no-untyped-def]
+    kind: str,
+    rule: str,
+    make,
+    says: str,  # type: ignore[no-untyped-def]
 ) -> None:
     book, template = web_book()
     event = make(template)

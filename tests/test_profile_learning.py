@@ -57,7 +57,9 @@ def replay(
     return deviations, locked_at
 
 
-def learnt_book(trace: list[Event], policy: ProfilePolicy = POLICY) -> tuple[ProfileBook, TraceClock]:
+def learnt_book(
+    trace: list[Event], policy: ProfilePolicy = POLICY
+) -> tuple[ProfileBook, TraceClock]:
     clock = TraceClock(trace[0].time)
     book = ProfileBook(policies=ProfilePolicies(policy), clock=clock)
     deviations, locked_at = replay(book, clock, trace)
@@ -109,11 +111,23 @@ def test_bursty_workload_waits_for_its_own_activity_not_the_clock() -> None:
 @pytest.mark.parametrize(
     ("fixture", "generator", "start_after"),
     [
-        ("steady-web.jsonl", lambda seed, start: web_trace("r" + str(seed), seed=seed, events=4000, start=start), 0),
-        ("bursty-reports.jsonl", lambda seed, start: reports_trace("r" + str(seed), seed=seed, bursts=40, start=start, first=8), 0),
+        (
+            "steady-web.jsonl",
+            lambda seed, start: web_trace("r" + str(seed), seed=seed, events=4000, start=start),
+            0,
+        ),
+        (
+            "bursty-reports.jsonl",
+            lambda seed, start: reports_trace(
+                "r" + str(seed), seed=seed, bursts=40, start=start, first=8
+            ),
+            0,
+        ),
     ],
 )
-def test_after_lock_benign_replicas_raise_no_alert(fixture: str, generator, start_after: int) -> None:  # type: ignore[no-untyped-def]
+def test_after_lock_benign_replicas_raise_no_alert(
+    fixture: str, generator, start_after: int
+) -> None:  # type: ignore[no-untyped-def]
     trace = read_trace(fixture)
     book, clock = learnt_book(trace)
     start = trace[-1].time + timedelta(seconds=1)

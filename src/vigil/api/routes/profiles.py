@@ -122,15 +122,16 @@ async def profile_versions(workload: str, agent: AgentDep) -> dict[str, Any]:
 
 @router.get("/profiles/diff")
 async def diff(a: str, agent: AgentDep, b: str | None = None) -> dict[str, Any]:
-    """``a`` → ``b``; without ``b``, the version before ``a``'s current one → the current one."""
+    """``a`` → ``b``. Without ``b``: ``a``'s previous version → its current one, or, when
+    ``a`` names a version (``web@2``), that version → the current one."""
     if b is None:
-        current = _one(agent, a)
-        if current.version == 1:
-            raise HTTPException(404, f"{current.key} has only one version: name two to compare")
-        return diff_profiles(
-            _version(agent, f"{current.key}@{current.version - 1}"),
-            agent.profiles.describe(current),
-        )
+        selector, at, number = a.rpartition("@")
+        current = _one(agent, selector if at and number.isdigit() else a)
+        if not (at and number.isdigit()):
+            if current.version == 1:
+                raise HTTPException(404, f"{current.key} has only one version: name two")
+            a = f"{current.key}@{current.version - 1}"
+        return diff_profiles(_version(agent, a), agent.profiles.describe(current))
     return diff_profiles(_version(agent, a), _version(agent, b))
 
 
