@@ -4,7 +4,6 @@ and speak exactly once for each new kind of behaviour."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,12 +18,7 @@ from tests.traces import (
 from vigil.detect.policy import ProfilePolicies, ProfilePolicy
 from vigil.detect.profiles import Deviation, ProfileBook, ProfileState
 from vigil.models import (
-    DnsInfo,
     Event,
-    EventType,
-    FileInfo,
-    NetworkInfo,
-    ProcessInfo,
 )
 
 POLICY = ProfilePolicy(
@@ -70,7 +64,7 @@ def learnt_book(
 
 def test_steady_workload_converges_and_locks_by_itself() -> None:
     trace = read_trace("steady-web.jsonl")
-    book, clock = learnt_book(trace)
+    book, _ = learnt_book(trace)
     (profile,) = book.all()
     assert profile.key == WEB.key
     assert profile.lock_reason == "converged"
