@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
@@ -40,6 +40,15 @@ class Attributor(Protocol):
     def resolve(self, cgroup_id: int, pid: int) -> ResolvedIdentity: ...
 
 
+@runtime_checkable
+class ProfileSink(Protocol):
+    """A sensor that wants every profile as it changes (e.g. to write locked profiles into its
+    kernel filter maps): the agent calls it for each profile once attached, then on every
+    change (learnt, locked, unlocked, relearnt, imported, new version)."""
+
+    def profile_changed(self, profile: Profile) -> None: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -67,6 +76,8 @@ class Agent:
         #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
         #: once it is saved: e.g. to write locked profiles into the kernel's filter maps
         self.profile_hooks = list(profile_hooks)
+        if isinstance(sensor, ProfileSink):
+            self.profile_hooks.append(sensor.profile_changed)
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -80,6 +91,7 @@ class Agent:
         flusher = asyncio.create_task(self._flush_periodically())
         try:
             async with self.sensor:
+                self._announce(self.profiles.all())  # what was loaded from the store
                 self.running = True
                 self.ready.set()
                 log.info("sensor %s attached; watching", self.sensor.name)
@@ -173,7 +185,10 @@ class Agent:
             self.store.save_profiles(changed)
         except Exception as exc:
             log.error("could not save profiles: %s", truncate(exc, 160))
-        for profile in changed:
+        self._announce(changed)
+
+    def _announce(self, profiles: list[Profile]) -> None:
+        for profile in profiles:
             for hook in self.profile_hooks:
                 try:
                     hook(profile)
