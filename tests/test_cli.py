@@ -32,8 +32,10 @@ def vigil(
         ["run"],
         ["demo"],
         ["profiles"],
-        ["profiles", "list"],
-        ["profiles", "lock"],
+        *(
+            ["profiles", sub]
+            for sub in ("list", "lock", "unlock", "relearn", "export", "import", "diff", "versions")
+        ),
         ["version"],
         ["containers"],
     ],

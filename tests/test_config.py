@@ -94,3 +94,59 @@ def test_kubernetes_errors_name_their_lines() -> None:
         "agent.yaml:3: kubernetes.kubeconfig must be a file path",
         "agent.yaml:4: unknown key kubernetes.'nodename' (known: enabled, kubeconfig, node_name)",
     ]
+
+
+def test_profiles_section_with_overrides() -> None:
+    from vigil.detect.policy import ProfilePolicy
+    from vigil.models import Workload
+
+    config = parse_config(
+        "profiles:\n"
+        "  min_learning: 30\n"
+        "  max_learning: 3600\n"
+        "  stability_events: 500\n"
+        "  stability_seconds: 90\n"
+        "  max_items: 256\n"
+        "  overrides:\n"
+        "    - namespace: batch\n"
+        "      auto_lock: false\n"
+        "    - workload: shop/web\n"
+        "      max_learning: null\n"
+    )
+    policies = config.profile_policies
+    assert policies is not None
+    assert policies.default == ProfilePolicy(
+        min_learning=30,
+        max_learning=3600,
+        stability_events=500,
+        stability_seconds=90,
+        max_items=256,
+    )
+    web = policies.for_workload(Workload("shop", "Deployment", "web", "nginx"))
+    assert web.max_learning is None and web.stability_events == 500
+    assert policies.for_workload(Workload("batch", "Job", "x", "x")).auto_lock is False
+    # the older single setting still reads as before: null = lock by hand
+    legacy = parse_config("profiles: {learning_period: null}\n").profile_policies
+    assert legacy is not None and legacy.default.auto_lock is False
+
+
+def test_profiles_section_errors_have_lines() -> None:
+    text = (
+        "profiles:\n"
+        "  stability_events: 0\n"  # line 2
+        "  max_items: many\n"  # line 3
+        "  overrides:\n"
+        "    - auto_lock: maybe\n"  # line 5
+        "    - namespace: x\n"
+        "      colour: red\n"  # line 7
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "agent.yaml")
+    assert str(caught.value).splitlines() == [
+        "agent.yaml:2: profiles.stability_events must be a positive whole number",
+        "agent.yaml:3: profiles.max_items must be a positive whole number",
+        "agent.yaml:5: profiles.overrides[0] needs a namespace or a workload",
+        "agent.yaml:5: profiles.overrides[0].auto_lock must be true or false",
+        "agent.yaml:7: unknown key profiles.overrides[1].'colour' (known: namespace, workload, "
+        "auto_lock, min_learning, max_learning, stability_events, stability_seconds, max_items)",
+    ]

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 from tests.fakes import (
@@ -17,8 +19,8 @@ from tests.fakes import (
 )
 from vigil.agent import Agent
 from vigil.config import Playbook, PlaybookMatch
-from vigil.detect.profiles import ProfileBook
-from vigil.models import Severity
+from vigil.detect.profiles import Profile, ProfileBook
+from vigil.models import ContainerInfo, Severity, Workload, utcnow
 from vigil.record.outputs import JsonlFileOutput
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
@@ -29,6 +31,10 @@ FREEZE_HIGH = Playbook(
     mode="auto",
     actions=("freeze",),
 )
+
+
+OTHER = Workload("ops", "DaemonSet", "agent", "a")
+OTHER_CONTAINER = ContainerInfo("ops-1", "a", "ops:1", "runc")
 
 
 def make_agent(tmp_path: Path, identity: TableIdentity) -> tuple[Agent, QueueSensor, Path]:
@@ -164,3 +170,63 @@ def test_one_bad_event_does_not_stop_the_agent(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert agent.events_failed == 1
     assert agent.profiles.all()[0].executables == {"/bin/sh"}
+
+
+def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
+    tmp_path: Path,
+) -> None:
+    class SinkSensor(QueueSensor):
+        """A sensor with kernel filter maps would write locked profiles into them here."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple[str, str, frozenset[str]]] = []
+
+        def profile_changed(self, profile: Profile) -> None:
+            self.seen.append((profile.key, str(profile.state), frozenset(profile.executables)))
+
+    @dataclass(frozen=True)
+    class Record:
+        created: object
+
+    @dataclass(frozen=True)
+    class WithRecord(FixedIdentity):
+        record: Record | None = None
+
+    class OldContainers(TableIdentity):
+        def resolve(self, cgroup_id: int, pid: int) -> FixedIdentity:
+            # identity's runtime record: the container was created an hour before the agent
+            return WithRecord(WEB_1, WEB, Record(utcnow() - timedelta(hours=1)))
+
+    sensor = SinkSensor()
+    store = Store.open(tmp_path / "data")
+    stored = ProfileBook(learning_period=None)
+    stored.observe(replace(exec_event("/bin/true"), container=OTHER_CONTAINER, workload=OTHER))
+    stored.lock_all()
+    store.save_profiles(stored.take_dirty())
+    identity = OldContainers()
+    agent = Agent(
+        sensor=sensor,
+        identity=identity,
+        profiles=ProfileBook(learning_period=None, profiles=store.load_profiles()),
+        responder=Responder([], identity),
+        store=store,
+        outputs=[],
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        await agent.ready.wait()
+        sensor.push(exec_event("/bin/sh"))
+        while sensor.queue.qsize():
+            await asyncio.sleep(0.01)
+        agent.lock("web")
+        sensor.close()
+        await task
+
+    asyncio.run(scenario())
+    assert sensor.seen[0] == (OTHER.key, "locked", frozenset({"/bin/true"}))  # at attach
+    assert (WEB.key, "locked", frozenset({"/bin/sh"})) in sensor.seen
+    web = agent.profiles.get(WEB.key)
+    assert web is not None and web.partial is True

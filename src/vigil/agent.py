@@ -9,7 +9,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
@@ -40,6 +41,15 @@ class Attributor(Protocol):
     def resolve(self, cgroup_id: int, pid: int) -> ResolvedIdentity: ...
 
 
+@runtime_checkable
+class ProfileSink(Protocol):
+    """A sensor that wants every profile as it changes (e.g. to write locked profiles into its
+    kernel filter maps): the agent calls it for each profile once attached, then on every
+    change (learnt, locked, unlocked, relearnt, imported, new version)."""
+
+    def profile_changed(self, profile: Profile) -> None: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -53,6 +63,7 @@ class Agent:
         detectors: Sequence[Detector] = (),
         alert_hooks: Sequence[Callable[[Alert], None]] = (),
         metrics: AgentMetrics | None = None,
+        profile_hooks: Sequence[Callable[[Profile], None]] = (),
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -66,6 +77,11 @@ class Agent:
         self.alert_hooks = list(alert_hooks)
         self.metrics = metrics or AgentMetrics()
         self.metrics.live.add(self._live_metrics)
+        #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
+        #: once it is saved: e.g. to write locked profiles into the kernel's filter maps
+        self.profile_hooks = list(profile_hooks)
+        if isinstance(sensor, ProfileSink):
+            self.profile_hooks.append(sensor.profile_changed)
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -79,6 +95,7 @@ class Agent:
         flusher = asyncio.create_task(self._flush_periodically())
         try:
             async with self.sensor, self.responder:
+                self._announce(self.profiles.all())  # what was loaded from the store
                 self.running = True
                 self.ready.set()
                 log.info("sensor %s attached; watching", self.sensor.name)
@@ -119,6 +136,11 @@ class Agent:
         if event.container is None:
             who = self.identity.resolve(event.cgroup_id, event.process.pid)
             event = replace(event, container=who.container, workload=who.workload)
+            # identity's runtime record (when it has one) says when the container was created:
+            # a container older than the agent gives a partial profile
+            created = getattr(getattr(who, "record", None), "created", None)
+            if isinstance(created, datetime):
+                self.profiles.note_container(who.container.id, created)
         alerts = [
             self._alert(finding)
             for detector in self.detectors
@@ -161,23 +183,51 @@ class Agent:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             for profile in self.profiles.tick():
-                log.info("profile %s locked after its learning period", profile.key)
+                log.info("profile %s locked (%s)", profile.key, profile.lock_reason)
             self.flush()
 
     def flush(self) -> None:
+        changed = self.profiles.take_dirty()
         try:
-            self.store.save_profiles(self.profiles.take_dirty())
+            self.store.save_profile_versions(self.profiles.take_superseded())
+            self.store.save_profiles(changed)
         except Exception as exc:
             log.error("could not save profiles: %s", truncate(exc, 160))
+        self._announce(changed)
+
+    def _announce(self, profiles: list[Profile]) -> None:
+        for profile in profiles:
+            for hook in self.profile_hooks:
+                try:
+                    hook(profile)
+                except Exception as exc:
+                    log.error("profile hook failed for %s: %s", profile.key, truncate(exc, 160))
 
     # -- what the API shows ----------------------------------------------------------------
+    def _keys(self, selector: str | None) -> list[str]:
+        found = self.profiles.all() if selector is None else self.profiles.select(selector)
+        return [p.key for p in found]
+
     def lock(self, selector: str | None) -> list[Profile]:
-        if selector is None:
-            locked = self.profiles.lock_all()
-        else:
-            locked = self.profiles.lock([p.key for p in self.profiles.select(selector)])
+        """Lock one workload's profile (``selector``) or all (``None``); returns those locked."""
+        locked = self.profiles.lock(self._keys(selector))
         self.flush()
         return locked
+
+    def unlock(self, selector: str | None) -> list[Profile]:
+        unlocked = self.profiles.unlock(self._keys(selector))
+        self.flush()
+        return unlocked
+
+    def relearn(self, selector: str | None) -> list[Profile]:
+        fresh = self.profiles.relearn(self._keys(selector))
+        self.flush()
+        return fresh
+
+    def install_profile(self, profile: Profile) -> Profile:
+        installed = self.profiles.install(profile)
+        self.flush()
+        return installed
 
     def sensor_stats(self) -> SensorStats:
         return self.sensor.stats()

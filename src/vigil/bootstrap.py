@@ -16,6 +16,7 @@ from vigil.agent import Agent, Attributor
 from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.server import bind_socket, create_app, serve
 from vigil.config import AgentConfig, split_listen
+from vigil.detect.policy import ProfilePolicies
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
@@ -111,8 +112,13 @@ def build_agent(
     kube: KubeActions | None = None,
 ) -> Agent:
     identity = identity or IdentityResolver()
+    config = options.config
+    current = store.load_profiles()
     profiles = ProfileBook(
-        learning_period=options.config.learning_period, profiles=store.load_profiles()
+        policies=config.profile_policies
+        or ProfilePolicies.from_learning_period(config.learning_period),
+        profiles=current,
+        previous=store.load_previous_profiles(current),
     )
     outputs = open_outputs([*options.config.outputs, *options.outputs])
     return Agent(

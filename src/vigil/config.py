@@ -7,12 +7,13 @@ user fixes a config in one pass rather than one error per run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vigil.detect.policy import POLICY_FIELDS, PolicyOverride, ProfilePolicies
 from vigil.errors import ConfigError, truncate
 from vigil.models import Severity
 
@@ -130,6 +131,9 @@ class AgentConfig:
     listen: str = DEFAULT_LISTEN
     #: seconds of learning after a profile's first event; ``None`` = only `vigil profiles lock`
     learning_period: float | None = DEFAULT_LEARNING_PERIOD
+    #: convergence, learning bounds and cap, per namespace and workload; when ``None``, derived
+    #: from ``learning_period`` (see ProfilePolicies.from_learning_period)
+    profile_policies: ProfilePolicies | None = None
     outputs: tuple[str, ...] = ()
     playbooks: tuple[Playbook, ...] = ()
     response: ResponseConfig = ResponseConfig()
@@ -401,6 +405,79 @@ def _kubernetes(fields: dict[str, yaml.Node], errors: _Collector) -> KubernetesC
     return KubernetesConfig(enabled=str(enabled), kubeconfig=kubeconfig, node_name=node_name)
 
 
+def _policy_settings(
+    fields: dict[str, yaml.Node], where: str, errors: _Collector
+) -> dict[str, object]:
+    """The ProfilePolicy fields set in one mapping (the section or one override)."""
+    settings: dict[str, object] = {}
+    for key in POLICY_FIELDS:
+        if key not in fields:
+            continue
+        node = fields[key]
+        if key == "auto_lock":
+            value = _scalar(node)
+            if isinstance(value, bool):
+                settings[key] = value
+            else:
+                errors.add(node, f"{where}auto_lock must be true or false")
+        elif key in ("stability_events", "max_items"):
+            value = _scalar(node)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                errors.add(node, f"{where}{key} must be a positive whole number")
+            else:
+                settings[key] = value
+        else:
+            number = _number(node, f"{where}{key}", errors, allow_null=key == "max_learning")
+            if number is not None or key == "max_learning":
+                settings[key] = number
+    return settings
+
+
+def _profiles_section(node: yaml.Node, errors: _Collector) -> dict[str, Any]:
+    """``profiles:``: the default policy, ``learning_period`` (older name), ``overrides``."""
+    fields = _mapping(node, "profiles", errors)
+    if fields is None:
+        return {}
+    _unknown_keys(fields, ("learning_period", *POLICY_FIELDS, "overrides"), "profiles.", errors)
+    values: dict[str, Any] = {}
+    base = ProfilePolicies.from_learning_period(DEFAULT_LEARNING_PERIOD).default
+    if "learning_period" in fields:
+        period = _number(
+            fields["learning_period"], "profiles.learning_period", errors, allow_null=True
+        )
+        values["learning_period"] = period
+        base = ProfilePolicies.from_learning_period(period).default
+    settings = _policy_settings(fields, "profiles.", errors)
+    default = replace(base, **settings)  # type: ignore[arg-type]
+    if default.max_learning is not None and default.min_learning > default.max_learning:
+        errors.add(node, "profiles.min_learning must not exceed profiles.max_learning")
+    overrides: list[PolicyOverride] = []
+    if "overrides" in fields:
+        listed = fields["overrides"]
+        if not isinstance(listed, yaml.SequenceNode):
+            errors.add(listed, "profiles.overrides must be a list")
+        else:
+            for index, item in enumerate(listed.value):
+                where = f"profiles.overrides[{index}]."
+                item_fields = _mapping(item, where.rstrip("."), errors)
+                if item_fields is None:
+                    continue
+                _unknown_keys(item_fields, ("namespace", "workload", *POLICY_FIELDS), where, errors)
+                namespace = item_fields.get("namespace")
+                workload = item_fields.get("workload")
+                if namespace is None and workload is None:
+                    errors.add(item, f"{where.rstrip('.')} needs a namespace or a workload")
+                overrides.append(
+                    PolicyOverride(
+                        settings=_policy_settings(item_fields, where, errors),
+                        namespace=None if namespace is None else str(_scalar(namespace)),
+                        workload=None if workload is None else str(_scalar(workload)),
+                    )
+                )
+    values["profile_policies"] = ProfilePolicies(default, tuple(overrides))
+    return values
+
+
 def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
     errors = _Collector(path)
@@ -439,11 +516,6 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
             errors.add(node, f"api.listen must be HOST:PORT, not {truncate(listen, 60)!r}")
         values["listen"] = listen
 
-    def profiles(key: str, node: yaml.Node) -> None:
-        values["learning_period"] = _number(
-            node, "profiles.learning_period", errors, allow_null=True
-        )
-
     def sensor(key: str, node: yaml.Node) -> None:
         if key == "btf":
             values["btf_path"] = Path(str(_scalar(node)))
@@ -455,7 +527,8 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
                 values["ringbuf_bytes"] = size
 
     section("api", ("listen",), api)
-    section("profiles", ("learning_period",), profiles)
+    if "profiles" in top:
+        values.update(_profiles_section(top["profiles"], errors))
     section("sensor", ("btf", "ringbuf_bytes"), sensor)
     if "kubernetes" in top:
         kube_fields = _mapping(top["kubernetes"], "kubernetes", errors)
@@ -480,6 +553,20 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     if errors.errors:
         raise ConfigError("\n".join(errors.errors))
     return AgentConfig(**values)
+
+
+def with_learning_period(config: AgentConfig, seconds: float) -> AgentConfig:
+    """``config`` with every profile's maximum learning time set to ``seconds``."""
+    policies = config.profile_policies or ProfilePolicies.from_learning_period(seconds)
+    default = replace(
+        policies.default,
+        auto_lock=True,
+        max_learning=seconds,
+        min_learning=min(policies.default.min_learning, seconds),
+    )
+    return replace(
+        config, learning_period=seconds, profile_policies=replace(policies, default=default)
+    )
 
 
 def load_config(path: Path) -> AgentConfig:

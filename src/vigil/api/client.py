@@ -65,8 +65,47 @@ class AgentClient:
         return result
 
     def lock(self, workload: str | None) -> list[str]:
+        """Lock one workload's profile (or all, with ``None``); the keys it locked."""
+        return self._select("lock", workload)["locked"]
+
+    def unlock(self, workload: str | None) -> list[str]:
+        return self._select("unlock", workload)["unlocked"]
+
+    def relearn(self, workload: str | None) -> list[str]:
+        """Start new, empty versions; returns ``key@version`` of each."""
+        return self._select("relearn", workload)["relearning"]
+
+    def _select(self, action: str, workload: str | None) -> dict[str, list[str]]:
         body = {"all": True} if workload is None else {"workload": workload}
-        result: list[str] = self._request("POST", "/profiles/lock", json=body)["locked"]
+        result: dict[str, list[str]] = self._request("POST", f"/profiles/{action}", json=body)
+        return result
+
+    def export_profile(self, reference: str) -> dict[str, Any]:
+        """A profile's JSON; ``reference`` is a workload selector, optionally ``@VERSION``."""
+        result: dict[str, Any] = self._request(
+            "GET", "/profiles/export", params={"workload": reference}
+        )
+        return result
+
+    def import_profile(self, text: str, source: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", "/profiles/import", json={"yaml": text, "source": source}
+        )
+        return result
+
+    def profile_versions(self, workload: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "GET", "/profiles/versions", params={"workload": workload}
+        )
+        return result
+
+    def diff_profiles(self, a: str, b: str | None = None) -> dict[str, Any]:
+        params = {"a": a} if b is None else {"a": a, "b": b}
+        result: dict[str, Any] = self._request("GET", "/profiles/diff", params=params)
+        return result
+
+    def profile_metrics(self) -> dict[str, int]:
+        result: dict[str, int] = self._request("GET", "/profiles/metrics")
         return result
 
     def alerts(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -24,7 +24,9 @@ code{white-space:pre-wrap;word-break:break-all}
 <h1>vigil</h1>
 <h2>Profiles ({{ profiles|length }})</h2>
 <table><tr><th>Workload</th><th>State</th><th>Executables</th><th>Destinations</th></tr>
-{% for p in profiles %}<tr><td>{{ p.key }}</td><td>{{ p.state }}</td>
+{% for p in profiles %}<tr><td>{{ p.key }}</td>
+<td>{{ p.state }} (v{{ p.version }}{% if p.partial %}, partial{% endif %}
+{%- if p.at_cap %}, at cap{% endif %})</td>
 <td>{{ p.executables|sort|join(", ")|truncate(300) }}</td>
 <td>{{ p.destinations|sort|join(", ")|truncate(300) }}</td></tr>
 {% else %}<tr><td colspan="4">No workload seen yet.</td></tr>{% endfor %}

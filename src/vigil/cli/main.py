@@ -16,7 +16,13 @@ from vigil.cli.audit import audit_app
 from vigil.cli.common import fail, out
 from vigil.cli.containers import containers_app
 from vigil.cli.profiles import profiles_app
-from vigil.config import DEFAULT_DATA_DIR, DEFAULT_LISTEN, AgentConfig, load_config
+from vigil.config import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_LISTEN,
+    AgentConfig,
+    load_config,
+    with_learning_period,
+)
 from vigil.errors import VigilError
 
 app = typer.Typer(
@@ -61,20 +67,21 @@ def run(
     ] = None,
     learning_period: Annotated[
         float | None,
-        typer.Option(help="Seconds a new profile learns before it locks (overrides the config)."),
+        typer.Option(
+            help="Most seconds a new profile learns before it locks, even if it has not "
+            "converged (overrides the config's profiles.max_learning)."
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Run the agent on this host in the foreground (Ctrl-C stops it and detaches everything)."""
-    from dataclasses import replace
-
     from vigil.bootstrap import RunOptions, require_root, run_agent
 
     setup_logging(verbose)
     try:
         cfg = load_config(config) if config else AgentConfig()
         if learning_period is not None:
-            cfg = replace(cfg, learning_period=learning_period)
+            cfg = with_learning_period(cfg, learning_period)
         outputs = output if output is not None else ([] if cfg.outputs else ["stdout"])
         require_root()
         options = RunOptions(

@@ -1,19 +1,49 @@
-"""`vigil profiles …`: the running agent's learned profiles."""
+"""`vigil profiles …`: the running agent's learned profiles, reviewable like code."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
-from vigil.errors import ConfigError, VigilError
+from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, dump_profile, load_profile
+from vigil.errors import ConfigError, VigilError, truncate
 
 profiles_app = typer.Typer(
-    help="Learned behaviour profiles of the running agent.", no_args_is_help=True
+    help="Learned behaviour profiles of the running agent: list, lock, unlock, relearn, "
+    "export, import, diff.",
+    no_args_is_help=True,
 )
+
+WorkloadArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Workload key (ns/Kind/name/container), or ns/name, or name.", show_default=False
+    ),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every profile.")]
+
+
+def _progress(profile: dict[str, Any]) -> str:
+    learning = profile.get("learning", {})
+    if profile["state"] == "locked":
+        return f"locked ({profile.get('lock_reason') or 'manual'})"
+    if not learning.get("auto_lock", True):
+        return "learning (locks by hand)"
+    return (
+        f"{learning['progress']:.0%} ({learning['events_since_new']}/"
+        f"{learning['stability_events']} events, {learning['seconds_since_new']:.0f}/"
+        f"{learning['stability_seconds']:.0f}s quiet)"
+    )
+
+
+def _size(profile: dict[str, Any]) -> str:
+    size = f"{profile['size']}/{profile['max_items']}"
+    return size + (" AT CAP" if profile.get("at_cap") else "")
 
 
 @profiles_app.command("list")
@@ -22,7 +52,7 @@ def profiles_list(
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
-    """List every workload profile with its state and size."""
+    """List every workload profile: version, state, size against its cap, learning progress."""
     try:
         profiles = client(api, token).profiles()
     except VigilError as exc:
@@ -30,39 +60,170 @@ def profiles_list(
     if as_json:
         typer.echo(json.dumps(profiles, indent=2))
         return
-    table = Table("WORKLOAD", "STATE", "EXECUTABLES", "DESTINATIONS", "LOCKED AT")
+    table = Table("WORKLOAD", "VER", "STATE", "SIZE", "PROGRESS", "IMAGE")
     for p in profiles:
-        table.add_row(
-            p["key"],
-            p["state"],
-            str(len(p["executables"])),
-            str(len(p["destinations"])),
-            p["locked_at"] or "-",
-        )
+        state = p["state"] + (" (partial)" if p.get("partial") else "")
+        table.add_row(p["key"], str(p["version"]), state, _size(p), _progress(p), p["image"] or "-")
     out.print(table if profiles else "No profiles yet: the agent has seen no container.")
+
+
+def _select(
+    action: str, workload: str | None, all_: bool, api: str, token: str | None
+) -> list[str]:
+    try:
+        if all_ == (workload is not None):
+            raise ConfigError("give either a WORKLOAD or --all")
+        agent = client(api, token)
+        call = {"lock": agent.lock, "unlock": agent.unlock, "relearn": agent.relearn}[action]
+        return call(None if all_ else workload)
+    except VigilError as exc:
+        raise fail(exc) from None
 
 
 @profiles_app.command("lock")
 def profiles_lock(
-    workload: Annotated[
-        str | None,
-        typer.Argument(
-            help="Workload key (ns/Kind/name/container), or ns/name, or name.", show_default=False
-        ),
-    ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Lock every profile.")] = False,
+    workload: WorkloadArgument = None,
+    all_: AllOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
-    """Stop learning: lock one workload's profile, or all of them."""
+    """Stop learning now: lock one workload's profile, or all of them."""
+    locked = _select("lock", workload, all_, api, token)
+    for key in locked:
+        out.print(f"locked {key}", highlight=False)
+    if not locked:
+        out.print("nothing to lock: already locked")
+
+
+@profiles_app.command("unlock")
+def profiles_unlock(
+    workload: WorkloadArgument = None,
+    all_: AllOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Resume learning, keeping what was learnt; the profile locks again once it converges."""
+    unlocked = _select("unlock", workload, all_, api, token)
+    for key in unlocked:
+        out.print(f"unlocked {key}: learning", highlight=False)
+    if not unlocked:
+        out.print("nothing to unlock: already learning")
+
+
+@profiles_app.command("relearn")
+def profiles_relearn(
+    workload: WorkloadArgument = None,
+    all_: AllOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Start a new, empty version and learn from scratch (the old version is kept)."""
+    for reference in _select("relearn", workload, all_, api, token):
+        out.print(f"relearning {reference}", highlight=False)
+
+
+@profiles_app.command("export")
+def profiles_export(
+    workload: Annotated[
+        str,
+        typer.Argument(
+            help="Workload selector, optionally with @VERSION (e.g. shop/web@2).",
+            show_default=False,
+        ),
+    ],
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Print one profile as YAML, to review, keep in git, edit and import."""
     try:
-        if all_ == (workload is not None):
-            raise ConfigError("give either a WORKLOAD or --all")
-        locked = client(api, token).lock(None if all_ else workload)
+        profile = client(api, token).export_profile(workload)
     except VigilError as exc:
         raise fail(exc) from None
-    if locked:
-        for key in locked:
-            out.print(f"locked {key}", highlight=False)
-    else:
-        out.print("nothing to lock: already locked")
+    typer.echo(dump_profile(profile), nl=False)
+
+
+@profiles_app.command("import")
+def profiles_import(
+    file: Annotated[
+        Path, typer.Argument(help="A profile in YAML, as `export` writes it.", show_default=False)
+    ],
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Install a profile from YAML as the workload's new version (validated first: file:line)."""
+    try:
+        try:
+            if file.stat().st_size > MAX_DOCUMENT_BYTES:
+                raise ConfigError(f"larger than {MAX_DOCUMENT_BYTES} bytes", path=str(file))
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError("file not found", path=str(file)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {truncate(exc, 120)}", path=str(file)) from None
+        load_profile(text, str(file))  # every problem with its line, before the agent sees it
+        installed = client(api, token).import_profile(text, str(file))
+    except VigilError as exc:
+        raise fail(exc) from None
+    out.print(
+        f"imported {installed['key']} as version {installed['version']} ({installed['state']})",
+        highlight=False,
+    )
+
+
+@profiles_app.command("diff")
+def profiles_diff(
+    old: Annotated[
+        str,
+        typer.Argument(
+            help="Workload selector, optionally @VERSION. Alone: its previous version "
+            "against its current one.",
+            show_default=False,
+        ),
+    ],
+    new: Annotated[
+        str | None,
+        typer.Argument(
+            help="Another workload, or the same one @VERSION, to compare with.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """What one profile has that another lacks: two versions, or two workloads."""
+    try:
+        result = client(api, token).diff_profiles(old, new)
+    except VigilError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    lines = [f"--- {result['old']}", f"+++ {result['new']}"]
+    for key, change in result["attributes"].items():
+        lines.append(f"{key}: {change['old']} → {change['new']}")
+    for name, change in result["changes"].items():
+        lines.append(f"{name}:")
+        lines.extend(f"+ {item}" for item in change["added"])
+        lines.extend(f"- {item}" for item in change["removed"])
+    if not result["attributes"] and not result["changes"]:
+        lines.append("(no differences)")
+    typer.echo("\n".join(lines))
+
+
+@profiles_app.command("versions")
+def profiles_versions(
+    workload: Annotated[str, typer.Argument(help="Workload selector.", show_default=False)],
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """The versions kept for one workload (a new image, a relearn or an import adds one)."""
+    try:
+        result = client(api, token).profile_versions(workload)
+    except VigilError as exc:
+        raise fail(exc) from None
+    table = Table("VER", "STATE", "IMAGE", "UPDATED", title=result["key"])
+    for row in result["versions"]:
+        mark = " (current)" if row["version"] == result["current"] else ""
+        table.add_row(f"{row['version']}{mark}", row["state"], row["image"] or "-", row["updated"])
+    out.print(table)

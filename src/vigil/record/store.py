@@ -65,6 +65,11 @@ alerts_table = Table(
 )
 
 
+# Tables of other modules register themselves on ``metadata`` when imported; the module is
+# used by attribute so that importing either module first works.
+from vigil.record import profile_versions as _versions  # noqa: E402
+
+
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -131,37 +136,88 @@ class Store:
 
     # -- profiles --------------------------------------------------------------------------
     def save_profiles(self, profiles: list[Profile]) -> None:
+        """Save current versions (and their copy in the version history)."""
         if not profiles:
             return
-        rows = [
-            {
-                "key": p.key,
-                "state": str(p.state),
-                "updated": rfc3339(p.updated),
-                "body": json.dumps(p.to_json(), sort_keys=True),
-            }
-            for p in profiles
-        ]
+        rows = [_profile_row(p) for p in profiles]
         with self._begin() as conn:
             conn.execute(
                 profiles_table.delete().where(profiles_table.c.key.in_([r["key"] for r in rows]))
             )
-            conn.execute(insert(profiles_table), rows)
+            conn.execute(
+                insert(profiles_table),
+                [{k: r[k] for k in ("key", "state", "updated", "body")} for r in rows],
+            )
+            self._save_versions(conn, rows)
+
+    def save_profile_versions(self, profiles: list[Profile]) -> None:
+        """Save earlier versions into the history only."""
+        if profiles:
+            with self._begin() as conn:
+                self._save_versions(conn, [_profile_row(p) for p in profiles])
+
+    @staticmethod
+    def _save_versions(conn: Any, rows: list[dict[str, Any]]) -> None:
+        table = _versions.profile_versions_table
+        for row in rows:
+            conn.execute(
+                table.delete().where(
+                    (table.c.key == row["key"]) & (table.c.version == row["version"])
+                )
+            )
+        conn.execute(insert(table), rows)
 
     def load_profiles(self) -> list[Profile]:
+        """Every workload's current profile."""
         with self._begin() as conn:
             rows = conn.execute(select(profiles_table.c.key, profiles_table.c.body)).all()
-        profiles = []
-        for row in rows:
-            try:
-                profiles.append(Profile.from_json(json.loads(row.body)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise StoreError(
-                    f"{self.location}: profile {truncate(row.key, 80)} is corrupt "
-                    f"({truncate(exc, 80)})",
-                    hint="restore the file from a backup or move it aside; it is left untouched",
-                ) from None
-        return profiles
+        return [self._decode(row.key, row.body) for row in rows]
+
+    def load_previous_profiles(self, current: list[Profile]) -> list[Profile]:
+        """For each current profile, the version just before it, if the history has one."""
+        table = _versions.profile_versions_table
+        found = []
+        with self._begin() as conn:
+            for profile in current:
+                row = conn.execute(
+                    select(table.c.key, table.c.body)
+                    .where((table.c.key == profile.key) & (table.c.version < profile.version))
+                    .order_by(table.c.version.desc())
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    found.append(self._decode(row.key, row.body))
+        return found
+
+    def profile_versions(self, key: str) -> list[dict[str, Any]]:
+        """The versions kept for one workload, oldest first (version, state, image, updated)."""
+        table = _versions.profile_versions_table
+        query = (
+            select(table.c.version, table.c.state, table.c.image, table.c.updated)
+            .where(table.c.key == key)
+            .order_by(table.c.version)
+        )
+        with self._begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def load_profile_version(self, key: str, version: int) -> Profile | None:
+        table = _versions.profile_versions_table
+        with self._begin() as conn:
+            row = conn.execute(
+                select(table.c.key, table.c.body).where(
+                    (table.c.key == key) & (table.c.version == version)
+                )
+            ).first()
+        return None if row is None else self._decode(row.key, row.body)
+
+    def _decode(self, key: str, body: str) -> Profile:
+        try:
+            return Profile.from_json(json.loads(body))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreError(
+                f"{self.location}: profile {truncate(key, 80)} is corrupt ({truncate(exc, 80)})",
+                hint="restore the file from a backup or move it aside; it is left untouched",
+            ) from None
 
     # -- alerts ----------------------------------------------------------------------------
     def save_alert(self, alert: Alert) -> None:
@@ -192,6 +248,17 @@ class Store:
             return self.engine.begin()
         except SQLAlchemyError as exc:
             raise StoreError(f"{self.location}: {truncate(exc, 120)}") from None
+
+
+def _profile_row(profile: Profile) -> dict[str, Any]:
+    return {
+        "key": profile.key,
+        "version": profile.version,
+        "state": str(profile.state),
+        "image": profile.image,
+        "updated": rfc3339(profile.updated),
+        "body": json.dumps(profile.to_json(), sort_keys=True),
+    }
 
 
 # Other stages' tables, defined on ``metadata`` in their own modules: imported here so that

@@ -18,6 +18,9 @@ async def health(agent: AgentDep) -> dict[str, Any]:
         "sensor": agent.sensor.name,
         "sensor_stats": agent.sensor_stats().to_json(),
         "profiles": len(agent.profiles),
+        #: counters (by state, partial, at cap, items dropped at a cap), ready for a metrics
+        #: exporter
+        "profile_stats": agent.profiles.summary(),
         "alerts_emitted": agent.alerts_emitted,
         "events_failed": agent.events_failed,
         "response": agent.responder.metrics.to_json(),

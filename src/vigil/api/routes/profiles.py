@@ -1,20 +1,32 @@
+"""Profiles: list with learning progress, lock/unlock/relearn, export/import, versions, diff."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from vigil.agent import Agent
 from vigil.api.deps import AgentDep
+from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, diff_profiles, load_profile
 from vigil.detect.profiles import Profile
+from vigil.errors import ConfigError, StoreError, truncate
 
 router = APIRouter(tags=["profiles"])
 
 
-class LockRequest(BaseModel):
+class SelectRequest(BaseModel):
     #: a workload selector (full key, ``namespace/name`` or ``name``); omitted with ``all``
     workload: str | None = None
     all: bool = False
+
+
+class ImportRequest(BaseModel):
+    #: the profile document, as `vigil profiles export` writes it
+    yaml: str = Field(max_length=MAX_DOCUMENT_BYTES)
+    #: where it came from, for error messages (file name)
+    source: str = Field(default="<import>", max_length=300)
 
 
 def selection_problem(selector: str, found: list[Profile]) -> HTTPException:
@@ -24,26 +36,105 @@ def selection_problem(selector: str, found: list[Profile]) -> HTTPException:
     return HTTPException(409, f"{selector!r} matches several profiles: {keys}; give the full key")
 
 
-@router.get("/profiles")
-async def list_profiles(agent: AgentDep) -> list[dict[str, Any]]:
-    return [p.to_json() for p in agent.profiles.all()]
+def _one(agent: Agent, selector: str) -> Profile:
+    found = agent.profiles.select(selector)
+    if len(found) != 1:
+        raise selection_problem(selector, found)
+    return found[0]
 
 
-@router.post("/profiles/lock")
-async def lock_profiles(request: LockRequest, agent: AgentDep) -> dict[str, Any]:
+def _selected(request: SelectRequest, agent: Agent) -> str | None:
     if request.all == (request.workload is not None):
         raise HTTPException(422, "give either a workload or all=true")
     if request.workload is not None:
-        found = agent.profiles.select(request.workload)
-        if len(found) != 1:
-            raise selection_problem(request.workload, found)
-    locked = agent.lock(None if request.all else request.workload)
-    return {"locked": [p.key for p in locked]}
+        return _one(agent, request.workload).key
+    return None
+
+
+def _version(agent: Agent, reference: str) -> dict[str, Any]:
+    """``SELECTOR`` (current version) or ``SELECTOR@VERSION``, as profile JSON."""
+    selector, at, number = reference.rpartition("@")
+    if not at or not number.isdigit():
+        return agent.profiles.describe(_one(agent, reference))
+    current = _one(agent, selector)
+    if int(number) == current.version:
+        return agent.profiles.describe(current)
+    try:
+        stored = agent.store.load_profile_version(current.key, int(number))
+    except StoreError as exc:
+        raise HTTPException(500, truncate(exc, 200)) from None
+    if stored is None:
+        raise HTTPException(404, f"{current.key} has no version {number} (see its versions)")
+    return stored.to_json()
+
+
+@router.get("/profiles")
+async def list_profiles(agent: AgentDep) -> list[dict[str, Any]]:
+    return [agent.profiles.describe(p) for p in agent.profiles.all()]
+
+
+@router.get("/profiles/metrics")
+async def profile_metrics(agent: AgentDep) -> dict[str, int]:
+    """Counters: profiles by state, partial, at their cap, items turned away at a cap."""
+    return agent.profiles.summary()
+
+
+@router.post("/profiles/lock")
+async def lock_profiles(request: SelectRequest, agent: AgentDep) -> dict[str, Any]:
+    return {"locked": [p.key for p in agent.lock(_selected(request, agent))]}
+
+
+@router.post("/profiles/unlock")
+async def unlock_profiles(request: SelectRequest, agent: AgentDep) -> dict[str, Any]:
+    return {"unlocked": [p.key for p in agent.unlock(_selected(request, agent))]}
+
+
+@router.post("/profiles/relearn")
+async def relearn_profiles(request: SelectRequest, agent: AgentDep) -> dict[str, Any]:
+    fresh = agent.relearn(_selected(request, agent))
+    return {"relearning": [f"{p.key}@{p.version}" for p in fresh]}
+
+
+@router.post("/profiles/import")
+async def import_profile(request: ImportRequest, agent: AgentDep) -> dict[str, Any]:
+    try:
+        profile = load_profile(request.yaml, request.source)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return agent.profiles.describe(agent.install_profile(profile))
+
+
+@router.get("/profiles/export")
+async def export_profile(workload: str, agent: AgentDep) -> dict[str, Any]:
+    """One profile's JSON: ``workload`` is a selector, optionally with ``@VERSION``."""
+    return _version(agent, workload)
+
+
+@router.get("/profiles/versions")
+async def profile_versions(workload: str, agent: AgentDep) -> dict[str, Any]:
+    profile = _one(agent, workload)
+    return {
+        "key": profile.key,
+        "current": profile.version,
+        "versions": agent.store.profile_versions(profile.key),
+    }
+
+
+@router.get("/profiles/diff")
+async def diff(a: str, agent: AgentDep, b: str | None = None) -> dict[str, Any]:
+    """``a`` → ``b``. Without ``b``: ``a``'s previous version → its current one, or, when
+    ``a`` names a version (``web@2``), that version → the current one."""
+    if b is None:
+        selector, at, number = a.rpartition("@")
+        current = _one(agent, selector if at and number.isdigit() else a)
+        if not (at and number.isdigit()):
+            if current.version == 1:
+                raise HTTPException(404, f"{current.key} has only one version: name two")
+            a = f"{current.key}@{current.version - 1}"
+        return diff_profiles(_version(agent, a), agent.profiles.describe(current))
+    return diff_profiles(_version(agent, a), _version(agent, b))
 
 
 @router.get("/profiles/{key:path}")
 async def get_profile(key: str, agent: AgentDep) -> dict[str, Any]:
-    found = agent.profiles.select(key)
-    if len(found) != 1:
-        raise selection_problem(key, found)
-    return found[0].to_json()
+    return agent.profiles.describe(_one(agent, key))

@@ -1,0 +1,162 @@
+"""Profiles end to end: real kernel, real runc containers, `vigil run` and `vigil profiles`.
+
+A container started before the agent gives a partial profile; one started after converges and
+locks by itself; after lock each new behaviour is one alert; export → import makes a new
+version; a restart of the agent keeps every profile and its state.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_e2e_agent import VIGIL, attached, cli, free_port, pytestmark, wait_for
+from vigil.lab import RuncContainer, build_busybox_rootfs
+
+__all__ = ["pytestmark"]
+
+CONFIG = """
+profiles:
+  min_learning: 1
+  max_learning: 300
+  stability_events: 15
+  stability_seconds: 3
+"""
+LOOP = "while true; do /bin/cat /etc/hostname >/dev/null; /bin/sleep 0.2; done"
+
+
+class RunningAgent:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.api = f"http://127.0.0.1:{free_port()}"
+        self.alerts = tmp_path / "alerts.jsonl"
+        (tmp_path / "agent.yaml").write_text(CONFIG)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.tmp / "agent.log").open("a")
+        self.proc = subprocess.Popen(
+            [*VIGIL, "run", "--config", str(self.tmp / "agent.yaml"),
+             "--data-dir", str(self.tmp / "data"), "--output", f"jsonl:{self.alerts}",
+             "--listen", self.api.removeprefix("http://")],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        log.close()
+        proc = self.proc
+        wait_for(lambda: proc.poll() is not None or attached(self.api), "the agent to attach")
+        assert proc.poll() is None, (self.tmp / "agent.log").read_text()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                assert self.proc.wait(timeout=20) == 0, (self.tmp / "agent.log").read_text()
+            finally:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        listed = cli("profiles", "list", "--json", "--api", self.api)
+        assert listed.returncode == 0, listed.stderr
+        return {p["key"]: p for p in json.loads(listed.stdout)}
+
+    def alert_list(self) -> list[dict[str, Any]]:
+        if not self.alerts.exists():
+            return []
+        return [json.loads(line) for line in self.alerts.read_text().splitlines()]
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[RunningAgent]:
+    running = RunningAgent(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def annotations(name: str) -> dict[str, str]:
+    return {
+        "io.kubernetes.pod.namespace": "e2e-profiles",
+        # a ReplicaSet pod's name: <deployment>-<hash>-<5 chars>
+        "io.kubernetes.pod.name": f"{name}-5f7c9d8b6-"
+        + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)),
+        "io.kubernetes.container.name": name,
+    }
+
+
+def test_partial_converge_lock_deviate_export_import_restart(
+    tmp_path: Path, agent: RunningAgent
+) -> None:
+    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
+    suffix = secrets.token_hex(3)
+    pre_key = "e2e-profiles/Deployment/pre/pre"
+    fresh_key = "e2e-profiles/Deployment/fresh/fresh"
+    with RuncContainer(
+        f"vigil-e2e-pre-{suffix}", rootfs, tmp_path / "b-pre", ["/bin/sh", "-c", LOOP],
+        annotations=annotations("pre"),
+    ):  # fmt: skip
+        agent.start()
+        with RuncContainer(
+            f"vigil-e2e-fresh-{suffix}", rootfs, tmp_path / "b-fresh", ["/bin/sh", "-c", LOOP],
+            annotations=annotations("fresh"),
+        ) as fresh:  # fmt: skip
+
+            def converged() -> dict[str, Any] | None:
+                found = agent.profiles().get(fresh_key)
+                return found if found and found["state"] == "locked" else None
+
+            try:
+                profile = wait_for(converged, "the fresh profile to converge and lock", 60)
+            except AssertionError:
+                mine = {k: v for k, v in agent.profiles().items() if k.startswith("e2e-profiles")}
+                raise AssertionError(json.dumps(mine, indent=1)[:4000]) from None
+            assert profile["lock_reason"] == "converged"
+            assert profile["partial"] is False
+            assert {"/bin/cat", "/bin/sleep"} <= set(profile["executables"])
+            assert "/bin/sleep <num>" in profile["arguments"]
+            assert profile["users"] == ["0"]
+            pre = agent.profiles()[pre_key]
+            assert pre["partial"] is True  # its container was there before the agent
+
+            # After lock: each new behaviour is one alert, the second time none.
+            for _ in range(2):
+                fresh.exec(["/bin/cat", "/etc/passwd"])
+                fresh.exec(["/bin/id"])
+            wait_for(lambda: len(agent.alert_list()) >= 2, "two deviation alerts")
+            alerts = agent.alert_list()
+            assert sorted(a["rule"] for a in alerts) == [
+                "profile.new_arguments",
+                "profile.new_executable",
+            ], [a["message"] for a in alerts]
+            by_rule = {a["rule"]: a for a in alerts}
+            assert "exec /bin/cat with '/etc/passwd'" in by_rule["profile.new_arguments"]["message"]
+            assert "'/etc/hostname'" in by_rule["profile.new_arguments"]["message"]
+            assert by_rule["profile.new_executable"]["process"]["exe"] == "/bin/id"
+            assert all(a["container"]["id"] == fresh.id for a in alerts)
+
+            # Review as code: export, edit (accept /bin/id), import as a new version.
+            exported = cli("profiles", "export", fresh_key, "--api", agent.api)
+            assert exported.returncode == 0, exported.stderr
+            edited = tmp_path / "fresh.yaml"
+            edited.write_text(exported.stdout.replace("- /bin/cat\n", "- /bin/cat\n- /bin/id\n"))
+            imported = cli("profiles", "import", str(edited), "--api", agent.api)
+            assert imported.returncode == 0, imported.stderr
+            assert "as version 2 (locked)" in imported.stdout
+
+    # Restart: every profile comes back with its state, version and partial mark.
+    before = agent.profiles()
+    agent.stop()
+    agent.start()
+    after = agent.profiles()
+    for key in (pre_key, fresh_key):
+        for field in ("state", "version", "partial", "executables", "arguments", "lock_reason"):
+            assert after[key][field] == before[key][field], (key, field)
+    assert after[fresh_key]["version"] == 2 and "/bin/id" in after[fresh_key]["executables"]
