@@ -1,0 +1,470 @@
+"""A :class:`~.loader.RuleSet` → compiled rules: macros and lists expanded, exceptions
+appended, every rule turned into one Python predicate (nested closures) per event type.
+
+``evt.type`` tests are resolved at compile time: the compiler first works out which event
+types a rule can match (so the engine only offers it those), then compiles the condition once
+per such type with ``evt.type`` folded to a constant, so the predicate never tests it again.
+Constants fold through ``and``/``or``/``not``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from vigil.detect.rules import operators
+from vigil.detect.rules.ast import (
+    LIST_OPERATORS,
+    And,
+    Compare,
+    Exists,
+    FieldRef,
+    MacroRef,
+    Node,
+    Not,
+    Or,
+    Value,
+)
+from vigil.detect.rules.evttypes import ALL_TYPES, event_type_named
+from vigil.detect.rules.fields import Arg, FieldRegistry, Kind
+from vigil.detect.rules.loader import RuleSet
+from vigil.detect.rules.model import ExceptionDef, RuleDef, RuleError
+from vigil.detect.rules.output import OutputFormat, compile_output
+from vigil.detect.rules.parser import ParseError, parse_condition
+from vigil.detect.rules.source import SourceText
+from vigil.models import Event, EventType
+
+Predicate = Callable[[Event], bool]
+Compiled = Predicate | bool
+_EVT_TYPE_OPS = ("=", "==", "!=", "in")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    definition: RuleDef
+    #: event type → predicate; types the rule can never match are absent
+    predicates: Mapping[EventType, Predicate]
+    output: OutputFormat
+    #: Falco fields the rule names that vigil cannot fill (they read as absent)
+    unsupported_fields: frozenset[str] = frozenset()
+    #: evt.type names that select no vigil event
+    unsupported_types: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def event_types(self) -> frozenset[EventType]:
+        return frozenset(self.predicates)
+
+
+@dataclass(frozen=True, slots=True)
+class Compilation:
+    rules: tuple[CompiledRule, ...]
+    errors: tuple[RuleError, ...]
+    #: enabled rules of other sources (k8s_audit, …) that were not compiled
+    skipped: tuple[RuleDef, ...] = ()
+    #: rules disabled in their files
+    disabled: tuple[RuleDef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Scoped:
+    """A subtree from another text (a macro, an exception): positions are relative to it."""
+
+    node: Node | _Const
+    source: SourceText
+
+
+@dataclass(frozen=True, slots=True)
+class _Const:
+    value: bool
+
+
+_Tree = Node | _Scoped | _Const
+
+
+@dataclass
+class _RuleState:
+    failed: bool = False
+    missing_fields: set[str] = field(default_factory=set)
+    missing_types: set[str] = field(default_factory=set)
+
+
+class Compiler:
+    def __init__(self, ruleset: RuleSet, registry: FieldRegistry | None = None) -> None:
+        self.ruleset = ruleset
+        self.registry = registry or FieldRegistry()
+        self._errors: dict[tuple[str, str], RuleError] = {}
+        self._macros: dict[str, Node | None] = {}
+        self._state = _RuleState()
+
+    # -- errors -----------------------------------------------------------------------------
+    def _error(self, source: SourceText, pos: int, message: str) -> None:
+        self._state.failed = True
+        error = RuleError(source.locate(pos), message)
+        self._errors.setdefault((str(error.location), message), error)
+
+    # -- entry points -----------------------------------------------------------------------
+    def compile_all(self, *, include_disabled: bool = False) -> Compilation:
+        """Compile every enabled rule (and the disabled ones too when asked, for reports)."""
+        for name, macro in self.ruleset.macros.items():
+            self._macro(name)  # every macro's syntax is checked, used or not
+        compiled, skipped, disabled = [], [], []
+        for rule in self.ruleset.rules:
+            if not rule.enabled:
+                disabled.append(rule)
+                if not include_disabled:
+                    continue
+            if rule.source != "syscall":
+                skipped.append(rule)
+                continue
+            result = self.compile_rule(rule)
+            if result is not None:
+                compiled.append(result)
+        errors = (*self.ruleset.errors, *self._errors.values())
+        return Compilation(tuple(compiled), tuple(errors), tuple(skipped), tuple(disabled))
+
+    def compile_rule(self, rule: RuleDef) -> CompiledRule | None:
+        self._state = state = _RuleState()
+        tree: _Tree | None = self._parse(rule.condition)
+        if tree is None:
+            return None
+        if rule.exceptions:
+            silencers = [self._exception(rule, exc) for exc in rule.exceptions]
+            tree = And((tree, Not(Or(tuple(s for s in silencers if s is not None)))))  # type: ignore[arg-type]
+        source = rule.condition
+        types, _exact = self._types(tree, source)
+        predicates: dict[EventType, Predicate] = {}
+        if types == ALL_TYPES:
+            compiled = self._compile(tree, source, None)
+            for etype in ALL_TYPES:
+                if compiled is not False:
+                    predicates[etype] = _as_predicate(compiled)
+        else:
+            for etype in sorted(types):
+                compiled = self._compile(tree, source, etype)
+                if compiled is not False:
+                    predicates[etype] = _as_predicate(compiled)
+
+        def unknown(name: str, offset: int) -> None:
+            state.failed = True
+            error = RuleError(
+                rule.output_location, f"rule {rule.name!r}: output names unknown field {name!r}"
+            )
+            self._errors.setdefault((str(error.location), error.message), error)
+
+        output, missing_output = compile_output(rule.output, self.registry, unknown)
+        if state.failed:
+            return None
+        return CompiledRule(
+            definition=rule,
+            predicates=predicates,
+            output=output,
+            unsupported_fields=frozenset(state.missing_fields | missing_output),
+            unsupported_types=frozenset(state.missing_types),
+        )
+
+    # -- parsing and expansion --------------------------------------------------------------
+    def _parse(self, source: SourceText) -> Node | None:
+        try:
+            return parse_condition(source.text)
+        except ParseError as exc:
+            self._error(source, exc.pos, str(exc))
+            return None
+
+    def _macro(self, name: str) -> Node | None:
+        if name not in self._macros:
+            macro = self.ruleset.macros[name]
+            failed = self._state.failed
+            self._macros[name] = self._parse(macro.condition)
+            self._state.failed = failed  # a broken macro fails the rules that use it, below
+        return self._macros[name]
+
+    def _expand(self, ref: MacroRef, source: SourceText, stack: tuple[str, ...]) -> _Scoped | None:
+        if ref.name in stack:
+            self._error(
+                source,
+                ref.pos,
+                f"macro {ref.name!r} refers to itself ({' → '.join((*stack, ref.name))})",
+            )
+            return None
+        if ref.name not in self.ruleset.macros:
+            what = "a list, not a macro" if ref.name in self.ruleset.lists else "undefined"
+            self._error(source, ref.pos, f"macro {ref.name!r} is {what}")
+            return None
+        node = self._macro(ref.name)
+        if node is None:
+            self._state.failed = True
+            return None
+        return _Scoped(node, self.ruleset.macros[ref.name].condition)
+
+    def _list_values(self, values: tuple[Value, ...], seen: tuple[str, ...] = ()) -> list[str]:
+        expanded: list[str] = []
+        for value in values:
+            found = None if value.quoted else self.ruleset.lists.get(value.text)
+            if found is None or value.text in seen:
+                expanded.append(value.text)
+                continue
+            items = tuple(Value(*_unquote(item), pos=value.pos) for item in found.items)
+            expanded.extend(self._list_values(items, (*seen, value.text)))
+        return expanded
+
+    def _exception(self, rule: RuleDef, exc: ExceptionDef) -> _Scoped | None:
+        source = SourceText.at(exc.location)
+        if not exc.fields:
+            self._error(
+                source,
+                0,
+                f"rule {rule.name!r}: exception {exc.name!r} adds values to no earlier exception",
+            )
+            return None
+        refs = []
+        for name in exc.fields:
+            base, _, arg = name.partition("[")
+            refs.append(FieldRef(base, arg.rstrip("]") or None, 0))
+        rows: list[Node] = []
+        if exc.single:
+            comp = exc.comps[0]
+            flat = [cell for row in exc.values for cell in row]
+            texts: list[str] = []
+            for cell in flat:
+                texts.extend(cell if isinstance(cell, tuple) else (cell,))
+            values = tuple(Value(t, False, 0) for t in texts)
+            if comp in LIST_OPERATORS:
+                rows.append(Compare(refs[0], comp, values))
+            else:
+                rows.extend(Compare(refs[0], comp, (v,)) for v in values)
+        else:
+            for row in exc.values:
+                terms: list[Node] = []
+                for ref, comp, cell in zip(refs, exc.comps, row, strict=True):
+                    if comp in LIST_OPERATORS:
+                        cells = cell if isinstance(cell, tuple) else (cell,)
+                        terms.append(Compare(ref, comp, tuple(Value(c, False, 0) for c in cells)))
+                    else:
+                        text = cell if isinstance(cell, str) else ",".join(cell)
+                        terms.append(Compare(ref, comp, (Value(text, True, 0),)))
+                rows.append(And(tuple(terms)))
+        if not rows:
+            return _Scoped(_Const(False), source)
+        return _Scoped(Or(tuple(rows)), source)
+
+    # -- event types ------------------------------------------------------------------------
+    def _types(
+        self, node: _Tree, source: SourceText, stack: tuple[str, ...] = ()
+    ) -> tuple[frozenset[EventType], bool]:
+        """Event types ``node`` can match (an over-approximation), and whether ``node`` is
+        exactly a test of evt.type (then ``not`` may take the complement)."""
+        if isinstance(node, _Const):
+            return (ALL_TYPES if node.value else frozenset()), True
+        if isinstance(node, _Scoped):
+            return self._types(node.node, node.source, stack)
+        if isinstance(node, Compare):
+            if (
+                node.field.name == "evt.type"
+                and node.field.arg is None
+                and node.op in _EVT_TYPE_OPS
+            ):
+                named = frozenset(
+                    t
+                    for n in self._list_values(node.values)
+                    if (t := event_type_named(n)) is not None
+                )
+                return (ALL_TYPES - named if node.op == "!=" else named), True
+            return ALL_TYPES, False
+        if isinstance(node, Exists):
+            return ALL_TYPES, False
+        if isinstance(node, MacroRef):
+            if node.name in stack:
+                return ALL_TYPES, False
+            expanded = self._expand_quietly(node)
+            if expanded is None:
+                return ALL_TYPES, False
+            return self._types(expanded.node, expanded.source, (*stack, node.name))
+        if isinstance(node, Not):
+            inner, exact = self._types(node.term, source, stack)
+            return (ALL_TYPES - inner, True) if exact else (ALL_TYPES, False)
+        parts = [self._types(t, source, stack) for t in node.terms]
+        exact = all(e for _, e in parts)
+        if isinstance(node, And):
+            result = ALL_TYPES
+            for types, _ in parts:
+                result &= types
+            return result, exact
+        union: frozenset[EventType] = frozenset()
+        for types, _ in parts:
+            union |= types
+        return union, exact
+
+    def _expand_quietly(self, ref: MacroRef) -> _Scoped | None:
+        if ref.name not in self.ruleset.macros:
+            return None
+        failed = self._state.failed
+        node = self._macro(ref.name)
+        self._state.failed = failed
+        return None if node is None else _Scoped(node, self.ruleset.macros[ref.name].condition)
+
+    # -- compilation ------------------------------------------------------------------------
+    def _compile(
+        self, node: _Tree, source: SourceText, etype: EventType | None, stack: tuple[str, ...] = ()
+    ) -> Compiled:
+        if isinstance(node, _Const):
+            return node.value
+        if isinstance(node, _Scoped):
+            return self._compile(node.node, node.source, etype, stack)
+        if isinstance(node, MacroRef):
+            expanded = self._expand(node, source, stack)
+            if expanded is None:
+                return False
+            return self._compile(expanded.node, expanded.source, etype, (*stack, node.name))
+        if isinstance(node, Not):
+            inner = self._compile(node.term, source, etype, stack)
+            if isinstance(inner, bool):
+                return not inner
+            return lambda e: not inner(e)
+        if isinstance(node, And | Or):
+            is_and = isinstance(node, And)
+            terms: list[Predicate] = []
+            for term in node.terms:
+                compiled = self._compile(term, source, etype, stack)
+                if compiled is (not is_and):  # False in an and, True in an or: decided
+                    return compiled
+                if not isinstance(compiled, bool):
+                    terms.append(compiled)
+            if not terms:
+                return is_and
+            return _all(terms) if is_and else _any(terms)
+        if isinstance(node, Exists):
+            return self._field_test(node.field, "exists", (), source, etype)
+        return self._field_test(node.field, node.op, node.values, source, etype)
+
+    def _field_test(
+        self,
+        ref: FieldRef,
+        op: str,
+        values: tuple[Value, ...],
+        source: SourceText,
+        etype: EventType | None,
+    ) -> Compiled:
+        texts = self._list_values(values) if op in LIST_OPERATORS else [v.text for v in values]
+        if ref.name == "evt.type" and ref.arg is None and op in _EVT_TYPE_OPS:
+            return self._evt_type_test(op, texts, etype)
+        found = self.registry.lookup(ref.name)
+        if found is None:
+            self._error(source, ref.pos, f"unknown field {str(ref)!r}")
+            return False
+        definition, carried = found
+        arg = ref.arg if ref.arg is not None else carried
+        if definition.make is None:
+            self._state.missing_fields.add(definition.name)
+            return False
+        if arg is None and definition.arg is Arg.REQUIRED:
+            self._error(
+                source,
+                ref.pos,
+                f"field {definition.name!r} needs an argument, e.g. {definition.name}[NAME]",
+            )
+            return False
+        if arg is not None and definition.arg is Arg.NONE:
+            self._error(source, ref.pos, f"field {definition.name!r} takes no argument")
+            return False
+        try:
+            getter = definition.make(arg)
+        except ValueError:
+            self._error(source, ref.pos, f"field {str(ref)!r}: bad argument {arg!r}")
+            return False
+        multi = definition.multi and arg is None
+        if op == "exists":
+            return lambda e: getter(e) is not None
+        try:
+            return operators.build(op, definition.kind, getter, texts, multi=multi)
+        except operators.ValueError_ as exc:
+            pos = values[min(exc.index, len(values) - 1)].pos if values else ref.pos
+            if op in LIST_OPERATORS and definition.kind is not Kind.STR:
+                pos = values[0].pos if values else ref.pos
+            self._error(source, pos, f"{ref}: {exc}")
+            return False
+
+    def _evt_type_test(self, op: str, names: list[str], etype: EventType | None) -> Compiled:
+        selected: set[EventType] = set()
+        for name in names:
+            found = event_type_named(name)
+            if found is None:
+                self._state.missing_types.add(name)
+            else:
+                selected.add(found)
+        if etype is not None:
+            inside = etype in selected
+            return not inside if op == "!=" else inside
+        members = frozenset(selected)
+        if op == "!=":
+            return lambda e: e.type not in members
+        return lambda e: e.type in members
+
+
+def _unquote(item: str) -> tuple[str, bool]:
+    """List items are condition text: ``'"(systemd)"'`` in YAML is the string ``(systemd)``."""
+    if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
+        return item[1:-1], True
+    return item, False
+
+
+def _as_predicate(compiled: Compiled) -> Predicate:
+    if isinstance(compiled, bool):
+        return _TRUE
+    return compiled
+
+
+def _TRUE(_event: Event) -> bool:
+    return True
+
+
+def _all(terms: list[Predicate]) -> Predicate:
+    if len(terms) == 1:
+        return terms[0]
+    if len(terms) == 2:
+        a, b = terms
+        return lambda e: a(e) and b(e)
+    if len(terms) == 3:
+        a, b, c = terms
+        return lambda e: a(e) and b(e) and c(e)
+    items = tuple(terms)
+
+    def every(e: Event) -> bool:
+        for term in items:
+            if not term(e):
+                return False
+        return True
+
+    return every
+
+
+def _any(terms: list[Predicate]) -> Predicate:
+    if len(terms) == 1:
+        return terms[0]
+    if len(terms) == 2:
+        a, b = terms
+        return lambda e: a(e) or b(e)
+    if len(terms) == 3:
+        a, b, c = terms
+        return lambda e: a(e) or b(e) or c(e)
+    items = tuple(terms)
+
+    def some(e: Event) -> bool:
+        for term in items:
+            if term(e):
+                return True
+        return False
+
+    return some
+
+
+def compile_ruleset(
+    ruleset: RuleSet, registry: FieldRegistry | None = None, *, include_disabled: bool = False
+) -> Compilation:
+    return Compiler(ruleset, registry).compile_all(include_disabled=include_disabled)
+
+
+__all__ = ["Compilation", "CompiledRule", "Compiler", "compile_ruleset"]
