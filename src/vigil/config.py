@@ -41,6 +41,24 @@ class Playbook:
 
 
 @dataclass(frozen=True, slots=True)
+class EgressRule:
+    """A workload (key, ``ns/name`` or name) or namespace that may not reach the internet
+    except ``allow`` (``CIDR``, ``IP``, ``IP:PORT``)."""
+
+    selector: str
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    builtin: bool = True
+    files: tuple[Path, ...] = ()
+    #: seconds within which repeats of a rule in one container are counted, not alerted
+    dedup_window: float = 60.0
+    egress: tuple[EgressRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     listen: str = DEFAULT_LISTEN
     #: seconds of learning after a profile's first event; ``None`` = only `vigil profiles lock`
@@ -49,6 +67,7 @@ class AgentConfig:
     playbooks: tuple[Playbook, ...] = ()
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
+    rules: RulesConfig = RulesConfig()
     source: str | None = field(default=None, compare=False)
 
 
@@ -186,7 +205,7 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     top = _mapping(root, "the configuration", errors)
     if top is None:
         raise ConfigError("; ".join(errors.errors))
-    known = ("api", "profiles", "outputs", "playbooks", "sensor")
+    known = ("api", "profiles", "outputs", "playbooks", "sensor", "rules")
     _unknown_keys(top, known, "", errors)
     values: dict[str, Any] = {"source": path}
 
@@ -239,9 +258,64 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
         else:
             books = [_playbook(item, i, errors) for i, item in enumerate(node.value)]
             values["playbooks"] = tuple(b for b in books if b is not None)
+    if "rules" in top:
+        values["rules"] = _rules_section(top["rules"], errors)
     if errors.errors:
         raise ConfigError("\n".join(errors.errors))
     return AgentConfig(**values)
+
+
+def _rules_section(node: yaml.Node, errors: _Collector) -> RulesConfig:
+    fields = _mapping(node, "rules", errors)
+    if fields is None:
+        return RulesConfig()
+    _unknown_keys(fields, ("builtin", "files", "dedup_window", "egress"), "rules.", errors)
+    values: dict[str, Any] = {}
+    if "builtin" in fields:
+        builtin = _scalar(fields["builtin"])
+        if not isinstance(builtin, bool):
+            errors.add(fields["builtin"], "rules.builtin must be true or false")
+        else:
+            values["builtin"] = builtin
+    if "files" in fields:
+        values["files"] = tuple(Path(f) for f in _str_list(fields["files"], "rules.files", errors))
+    if "dedup_window" in fields:
+        window = _number(fields["dedup_window"], "rules.dedup_window", errors, allow_null=False)
+        if window is not None:
+            values["dedup_window"] = window
+    if "egress" in fields:
+        values["egress"] = _egress(fields["egress"], errors)
+    return RulesConfig(**values)
+
+
+def _egress(node: yaml.Node, errors: _Collector) -> tuple[EgressRule, ...]:
+    from vigil.detect.rules.egress import Destination
+
+    if not isinstance(node, yaml.SequenceNode):
+        errors.add(node, "rules.egress must be a list of {workload|namespace, allow}")
+        return ()
+    policies = []
+    for index, item in enumerate(node.value):
+        where = f"rules.egress[{index}]"
+        fields = _mapping(item, where, errors)
+        if fields is None:
+            continue
+        _unknown_keys(fields, ("workload", "namespace", "allow"), f"{where}.", errors)
+        selectors = [str(_scalar(fields[k])) for k in ("workload", "namespace") if k in fields]
+        if len(selectors) != 1:
+            errors.add(item, f"{where} needs exactly one of workload or namespace")
+            continue
+        allow = _str_list(fields["allow"], f"{where}.allow", errors) if "allow" in fields else []
+        for destination in allow:
+            try:
+                Destination.parse(destination)
+            except ValueError:
+                errors.add(
+                    fields["allow"],
+                    f"{where}.allow: {truncate(destination, 60)!r} is not CIDR, IP or IP:PORT",
+                )
+        policies.append(EgressRule(selector=selectors[0], allow=tuple(allow)))
+    return tuple(policies)
 
 
 def load_config(path: Path) -> AgentConfig:

@@ -49,6 +49,8 @@ class CompiledRule:
     unsupported_fields: frozenset[str] = frozenset()
     #: evt.type names that select no vigil event
     unsupported_types: frozenset[str] = frozenset()
+    #: unfillable fields named only in the output (they print as <NA>)
+    unsupported_output_fields: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -123,7 +125,11 @@ class Compiler:
             result = self.compile_rule(rule)
             if result is not None:
                 compiled.append(result)
-        errors = (*self.ruleset.errors, *self._errors.values())
+        order = {path: index for index, path in enumerate(self.ruleset.files)}
+        errors = sorted(
+            (*self.ruleset.errors, *self._errors.values()),
+            key=lambda e: (order.get(e.location.path, -1), e.location.line, e.location.column),
+        )
         return Compilation(tuple(compiled), tuple(errors), tuple(skipped), tuple(disabled))
 
     def compile_rule(self, rule: RuleDef) -> CompiledRule | None:
@@ -162,8 +168,9 @@ class Compiler:
             definition=rule,
             predicates=predicates,
             output=output,
-            unsupported_fields=frozenset(state.missing_fields | missing_output),
+            unsupported_fields=frozenset(state.missing_fields),
             unsupported_types=frozenset(state.missing_types),
+            unsupported_output_fields=frozenset(missing_output - state.missing_fields),
         )
 
     # -- parsing and expansion --------------------------------------------------------------
@@ -267,11 +274,9 @@ class Compiler:
                 and node.field.arg is None
                 and node.op in _EVT_TYPE_OPS
             ):
-                named = frozenset(
-                    t
-                    for n in self._list_values(node.values)
-                    if (t := event_type_named(n)) is not None
-                )
+                names = self._list_values(node.values)
+                self._state.missing_types.update(n for n in names if event_type_named(n) is None)
+                named = frozenset(t for n in names if (t := event_type_named(n)) is not None)
                 return (ALL_TYPES - named if node.op == "!=" else named), True
             return ALL_TYPES, False
         if isinstance(node, Exists):
@@ -327,12 +332,17 @@ class Compiler:
         if isinstance(node, And | Or):
             is_and = isinstance(node, And)
             terms: list[Predicate] = []
+            decided = False
             for term in node.terms:
+                # Every term is compiled, even after the result is decided, so that all of
+                # a rule's errors are found in one pass.
                 compiled = self._compile(term, source, etype, stack)
                 if compiled is (not is_and):  # False in an and, True in an or: decided
-                    return compiled
-                if not isinstance(compiled, bool):
+                    decided = True
+                elif not isinstance(compiled, bool):
                     terms.append(compiled)
+            if decided:
+                return not is_and
             if not terms:
                 return is_and
             return _all(terms) if is_and else _any(terms)
