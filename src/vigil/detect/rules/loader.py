@@ -145,7 +145,10 @@ class _FileLoader:
         if not isinstance(node, yaml.ScalarNode):
             self.error(node, f"{what} must be a single value")
             return None
-        return yaml.safe_load(yaml.serialize(node))
+        try:
+            return yaml.safe_load(yaml.serialize(node))
+        except yaml.YAMLError:  # e.g. a bare `=` (YAML's "value" tag), as in exception comps
+            return str(node.value)
 
     def string(self, node: yaml.Node, what: str) -> str | None:
         value = self.scalar(node, what)
