@@ -9,8 +9,10 @@ Constants fold through ``and``/``or``/``not``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from vigil.detect.rules import operators
 from vigil.detect.rules.ast import (
@@ -26,7 +28,7 @@ from vigil.detect.rules.ast import (
     Value,
 )
 from vigil.detect.rules.evttypes import ALL_TYPES, event_type_named
-from vigil.detect.rules.fields import Arg, FieldRegistry, Kind
+from vigil.detect.rules.fields import Arg, FieldDef, FieldRegistry, Getter, Kind
 from vigil.detect.rules.loader import RuleSet
 from vigil.detect.rules.model import ExceptionDef, RuleDef, RuleError
 from vigil.detect.rules.output import OutputFormat, compile_output
@@ -35,7 +37,17 @@ from vigil.detect.rules.source import SourceText
 from vigil.models import Event, EventType
 
 Predicate = Callable[[Event], bool]
-Compiled = Predicate | bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """A Python expression over the event ``e``; names in it are the compiler's constants.
+    A rule's whole condition becomes one generated function: no closure call per test."""
+
+    text: str
+
+
+Compiled = _Code | bool
 _EVT_TYPE_OPS = ("=", "==", "!=", "in")
 
 
@@ -51,6 +63,9 @@ class CompiledRule:
     unsupported_types: frozenset[str] = frozenset()
     #: unfillable fields named only in the output (they print as <NA>)
     unsupported_output_fields: frozenset[str] = frozenset()
+    #: a string field the rule requires to be one of some values (``proc.name in (…)`` as a
+    #: top-level conjunct): the engine offers the rule only events with such a value
+    key: tuple[str, Getter, frozenset[str]] | None = None
 
     @property
     def name(self) -> str:
@@ -101,6 +116,74 @@ class Compiler:
         self._errors: dict[tuple[str, str], RuleError] = {}
         self._macros: dict[str, Node | None] = {}
         self._state = _RuleState()
+        self._getters: dict[tuple[str, str | None], Getter] = {}
+        self._namespace: dict[str, Any] = {}
+        self._vars = 0
+        self._compiled_macros: dict[tuple[str, EventType | None], tuple[Compiled, frozenset[str]]] = {}
+
+    def _getter(self, definition: FieldDef, arg: str | None) -> Getter:
+        """One getter per field and argument, shared by every rule and remembering its value
+        for the last event, so a field many rules test is read once per event."""
+        key = (definition.name, arg)
+        found = self._getters.get(key)
+        if found is None:
+            assert definition.make is not None
+            made = definition.make(arg)
+            found = self._getters[key] = made if definition.name in _CHEAP else _memo(made)
+        return found
+
+    def _const(self, value: object) -> str:
+        """A name in the generated code's namespace bound to ``value``."""
+        name = f"k{len(self._namespace)}"
+        self._namespace[name] = value
+        return name
+
+    def _var(self) -> str:
+        self._vars += 1
+        return f"v{self._vars}"
+
+    def _function(self, compiled: Compiled, label: str) -> Predicate:
+        if isinstance(compiled, bool):
+            return _TRUE if compiled else _FALSE
+        source = f"def predicate(e):\n    return bool({compiled.text})\n"
+        scope: dict[str, Any] = {}
+        exec(compile(source, f"<rule {label[:60]}>", "exec"), self._namespace, scope)  # noqa: S102 - our own generated code
+        function: Predicate = scope["predicate"]
+        return function
+
+    def _inline_test(
+        self, op: str, kind: Kind, getter: Getter, texts: list[str], multi: bool
+    ) -> _Code | None:
+        """Code for the frequent comparisons; None for the rest (they call a closure)."""
+        if multi or kind is Kind.NET or op not in _INLINE_OPS:
+            return None
+        values = operators.convert(kind, texts)
+        g = self._const(getter)
+        if op in ("=", "=="):
+            return _Code(f"({g}(e) == {self._const(values[0])})")
+        if op == "in":
+            return _Code(f"({g}(e) in {self._const(frozenset(values))})")
+        v = self._var()
+        x = self._const(values[0])
+        test = {
+            "!=": f"{v} != {x}",
+            "contains": f"{x} in {v}",
+            "startswith": f"{v}.startswith({x})",
+            "endswith": f"{v}.endswith({x})",
+        }[op]
+        return _Code(f"(({v} := {g}(e)) is not None and {test})")
+
+    def _alternation(self, family: str, get: Getter, values: list[str]) -> _Code:
+        g = self._const(get)
+        if family == "equals":
+            return _Code(f"({g}(e) in {self._const(frozenset(values))})")
+        v = self._var()
+        if family in ("startswith", "endswith"):
+            return _Code(f"(({v} := {g}(e)) is not None and {v}.{family}({self._const(tuple(values))}))")
+        pattern = re.compile(
+            "|".join(re.escape(x) for x in values), re.IGNORECASE if family == "icontains" else 0
+        )
+        return _Code(f"(({v} := {g}(e)) is not None and {self._const(pattern.search)}({v}) is not None)")
 
     # -- errors -----------------------------------------------------------------------------
     def _error(self, source: SourceText, pos: int, message: str) -> None:
@@ -147,12 +230,12 @@ class Compiler:
             compiled = self._compile(tree, source, None)
             for etype in ALL_TYPES:
                 if compiled is not False:
-                    predicates[etype] = _as_predicate(compiled)
+                    predicates[etype] = self._function(compiled, rule.name)
         else:
             for etype in sorted(types):
                 compiled = self._compile(tree, source, etype)
                 if compiled is not False:
-                    predicates[etype] = _as_predicate(compiled)
+                    predicates[etype] = self._function(compiled, rule.name)
 
         def unknown(name: str, offset: int) -> None:
             state.failed = True
@@ -164,6 +247,7 @@ class Compiler:
         output, missing_output = compile_output(rule.output, self.registry, unknown)
         if state.failed:
             return None
+        key = self._dispatch_key(tree, source)
         return CompiledRule(
             definition=rule,
             predicates=predicates,
@@ -171,7 +255,39 @@ class Compiler:
             unsupported_fields=frozenset(state.missing_fields),
             unsupported_types=frozenset(state.missing_types),
             unsupported_output_fields=frozenset(missing_output - state.missing_fields),
+            key=key,
         )
+
+    def _dispatch_key(
+        self, tree: _Tree, source: SourceText
+    ) -> tuple[str, Getter, frozenset[str]] | None:
+        found: dict[str, frozenset[str]] = {}
+        for term in self._conjuncts(tree, ()):
+            if not isinstance(term, Compare) or term.op not in ("=", "==", "in"):
+                continue
+            if term.field.name not in _KEY_FIELDS or term.field.arg is not None:
+                continue
+            values = frozenset(
+                self._list_values(term.values) if term.op == "in" else [term.values[0].text]
+            )
+            found.setdefault(term.field.name, values)
+        for name in _KEY_FIELDS:
+            if name in found:
+                looked_up = self.registry.lookup(name)
+                assert looked_up is not None
+                return name, self._getter(looked_up[0], None), found[name]
+        return None
+
+    def _conjuncts(self, node: _Tree, stack: tuple[str, ...]) -> list[Node]:
+        """Terms that must all hold for ``node`` to hold (through macros and parentheses)."""
+        if isinstance(node, _Scoped):
+            return self._conjuncts(node.node, stack)
+        if isinstance(node, MacroRef) and node.name not in stack:
+            expanded = self._expand_quietly(node)
+            return [] if expanded is None else self._conjuncts(expanded.node, (*stack, node.name))
+        if isinstance(node, And):
+            return [t for term in node.terms for t in self._conjuncts(term, stack)]
+        return [node] if isinstance(node, Compare) else []
 
     # -- parsing and expansion --------------------------------------------------------------
     def _parse(self, source: SourceText) -> Node | None:
@@ -320,20 +436,43 @@ class Compiler:
         if isinstance(node, _Scoped):
             return self._compile(node.node, node.source, etype, stack)
         if isinstance(node, MacroRef):
+            cached = self._compiled_macros.get((node.name, etype))
+            if cached is not None:
+                self._state.missing_fields.update(cached[1])
+                return cached[0]
             expanded = self._expand(node, source, stack)
             if expanded is None:
                 return False
-            return self._compile(expanded.node, expanded.source, etype, (*stack, node.name))
+            failed, missing = self._state.failed, set(self._state.missing_fields)
+            self._state.failed = False
+            result = self._compile(expanded.node, expanded.source, etype, (*stack, node.name))
+            if not self._state.failed:
+                # A macro used by many rules (vigil_in_container) is evaluated once per event.
+                if not isinstance(result, bool):
+                    memo = _memo_predicate(self._function(result, node.name))
+                    result = _Code(f"{self._const(memo)}(e)")
+                used = frozenset(self._state.missing_fields - missing)
+                self._compiled_macros[(node.name, etype)] = (result, used)
+            self._state.failed = self._state.failed or failed
+            return result
         if isinstance(node, Not):
             inner = self._compile(node.term, source, etype, stack)
             if isinstance(inner, bool):
                 return not inner
-            return lambda e: not inner(e)
+            return _Code(f"(not {inner.text})")
         if isinstance(node, And | Or):
             is_and = isinstance(node, And)
-            terms: list[Predicate] = []
+            terms: list[_Code] = []
             decided = False
-            for term in node.terms:
+            rest: tuple[_Tree, ...] = _flatten(node)
+            if is_and:
+                # A rule's own tests first, shared macros (memoised, nearly always true, such
+                # as vigil_in_container) last: most events fail on the rule's own test and
+                # never pay for the shared ones. Predicates are pure, so order is free.
+                rest = tuple(sorted(rest, key=lambda t: isinstance(t, MacroRef)))
+            else:
+                terms, rest = self._merge_alternatives(rest, source)
+            for term in rest:
                 # Every term is compiled, even after the result is decided, so that all of
                 # a rule's errors are found in one pass.
                 compiled = self._compile(term, source, etype, stack)
@@ -345,10 +484,51 @@ class Compiler:
                 return not is_and
             if not terms:
                 return is_and
-            return _all(terms) if is_and else _any(terms)
+            if len(terms) == 1:
+                return terms[0]
+            joiner = " and " if is_and else " or "
+            return _Code("(" + joiner.join(t.text for t in terms) + ")")
         if isinstance(node, Exists):
             return self._field_test(node.field, "exists", (), source, etype)
         return self._field_test(node.field, node.op, node.values, source, etype)
+
+    def _merge_alternatives(
+        self, alternatives: tuple[_Tree, ...], source: SourceText
+    ) -> tuple[list[_Code], tuple[_Tree, ...]]:
+        """``f contains a or f contains b or …`` → one test of ``f`` (a regex alternation,
+        a startswith tuple, a set): one field read and one C-level search instead of many."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        getters: dict[tuple[str, str], Getter] = {}
+        rest: list[_Tree] = []
+        for term in alternatives:
+            inner = term.node if isinstance(term, _Scoped) else term
+            family = _MERGEABLE.get(inner.op) if isinstance(inner, Compare) else None
+            found = self.registry.lookup(inner.field.name) if isinstance(inner, Compare) else None
+            if (
+                not isinstance(inner, Compare)
+                or family is None
+                or found is None
+                or found[0].kind is not Kind.STR
+                or found[0].make is None
+                or found[0].multi
+                or inner.field.arg is not None
+                or found[1] is not None
+                or inner.field.name in ("evt.type", "syscall.type")
+            ):
+                rest.append(term)
+                continue
+            key = (inner.field.name, family)
+            getters[key] = self._getter(found[0], None)
+            values = (
+                self._list_values(inner.values)
+                if inner.op in LIST_OPERATORS
+                else [v.text for v in inner.values]
+            )
+            groups.setdefault(key, []).extend(values)
+        merged = [
+            self._alternation(key[1], getters[key], values) for key, values in groups.items()
+        ]
+        return merged, tuple(rest)
 
     def _field_test(
         self,
@@ -381,15 +561,18 @@ class Compiler:
             self._error(source, ref.pos, f"field {definition.name!r} takes no argument")
             return False
         try:
-            getter = definition.make(arg)
+            getter = self._getter(definition, arg)
         except ValueError:
             self._error(source, ref.pos, f"field {str(ref)!r}: bad argument {arg!r}")
             return False
         multi = definition.multi and arg is None
         if op == "exists":
-            return lambda e: getter(e) is not None
+            return _Code(f"({self._const(getter)}(e) is not None)")
         try:
-            return operators.build(op, definition.kind, getter, texts, multi=multi)
+            inline = self._inline_test(op, definition.kind, getter, texts, multi)
+            if inline is not None:
+                return inline
+            return _Code(f"{self._const(operators.build(op, definition.kind, getter, texts, multi=multi))}(e)")
         except operators.ValueError_ as exc:
             pos = values[min(exc.index, len(values) - 1)].pos if values else ref.pos
             if op in LIST_OPERATORS and definition.kind is not Kind.STR:
@@ -409,9 +592,64 @@ class Compiler:
             inside = etype in selected
             return not inside if op == "!=" else inside
         members = frozenset(selected)
-        if op == "!=":
-            return lambda e: e.type not in members
-        return lambda e: e.type in members
+        negation = "not " if op == "!=" else ""
+        return _Code(f"(e.type {negation}in {self._const(members)})")
+
+
+#: fields worth dispatching on, best first
+_KEY_FIELDS = ("proc.name", "fd.filename", "fd.name", "fd.sip", "dns.name", "proc.pname")
+
+_MERGEABLE = {
+    "contains": "contains",
+    "icontains": "icontains",
+    "startswith": "startswith",
+    "endswith": "endswith",
+    "=": "equals",
+    "==": "equals",
+    "in": "equals",
+}
+
+
+def _flatten(node: And | Or) -> tuple[_Tree, ...]:
+    """``a and (b and c)`` → ``(a, b, c)``: one closure instead of nested ones."""
+    kind = type(node)
+    flat: list[_Tree] = []
+    for term in node.terms:
+        if isinstance(term, kind):
+            flat.extend(_flatten(term))
+        else:
+            flat.append(term)
+    return tuple(flat)
+
+
+def _memo_predicate(predicate: Predicate) -> Predicate:
+    last: Event | None = None
+    value = False
+
+    def remembered(event: Event) -> bool:
+        nonlocal last, value
+        if event is last:
+            return value
+        value = predicate(event)
+        last = event
+        return value
+
+    return remembered
+
+
+def _memo(getter: Getter) -> Getter:
+    last: Event | None = None
+    value: Any = None
+
+    def remembered(event: Event) -> Any:
+        nonlocal last, value
+        if event is last:
+            return value
+        value = getter(event)
+        last = event
+        return value
+
+    return remembered
 
 
 def _unquote(item: str) -> tuple[str, bool]:
@@ -421,54 +659,21 @@ def _unquote(item: str) -> tuple[str, bool]:
     return item, False
 
 
-def _as_predicate(compiled: Compiled) -> Predicate:
-    if isinstance(compiled, bool):
-        return _TRUE
-    return compiled
-
-
 def _TRUE(_event: Event) -> bool:
     return True
 
 
-def _all(terms: list[Predicate]) -> Predicate:
-    if len(terms) == 1:
-        return terms[0]
-    if len(terms) == 2:
-        a, b = terms
-        return lambda e: a(e) and b(e)
-    if len(terms) == 3:
-        a, b, c = terms
-        return lambda e: a(e) and b(e) and c(e)
-    items = tuple(terms)
-
-    def every(e: Event) -> bool:
-        for term in items:
-            if not term(e):
-                return False
-        return True
-
-    return every
+def _FALSE(_event: Event) -> bool:
+    return False
 
 
-def _any(terms: list[Predicate]) -> Predicate:
-    if len(terms) == 1:
-        return terms[0]
-    if len(terms) == 2:
-        a, b = terms
-        return lambda e: a(e) or b(e)
-    if len(terms) == 3:
-        a, b, c = terms
-        return lambda e: a(e) or b(e) or c(e)
-    items = tuple(terms)
-
-    def some(e: Event) -> bool:
-        for term in items:
-            if term(e):
-                return True
-        return False
-
-    return some
+#: fields read straight from one attribute: remembering them would cost more than reading
+_CHEAP = frozenset(
+    {"proc.exepath", "proc.pid", "proc.ppid", "user.uid", "user.euid", "group.gid",
+     "proc.is_exe_upper_layer", "proc.is_exe_from_memfd", "proc.is_exe_from_dev_shm",
+     "proc.is_exe_new", "evt.dir"}
+)
+_INLINE_OPS = frozenset({"=", "==", "!=", "in", "contains", "startswith", "endswith"})
 
 
 def compile_ruleset(

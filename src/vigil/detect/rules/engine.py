@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from vigil.detect.rules.compiler import CompiledRule, Predicate
 from vigil.detect.rules.dedup import Deduplicator
 from vigil.detect.rules.egress import EgressGuard
+from vigil.detect.rules.fields import Getter
 from vigil.detect.rules.profile import ProfileKnowledge, profile_item
 from vigil.models import Event, EventType, Severity
 
@@ -27,21 +28,51 @@ class RuleMatch:
 
 
 class RuleEngine:
-    """Offers each event only to the rules that can match its type."""
+    """Offers each event only to the rules that can match it: first by event type, then —
+    for rules that require e.g. ``proc.name in (…)`` — by that field's value, read once."""
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = tuple(rules)
-        index: dict[EventType, list[tuple[CompiledRule, Predicate]]] = {t: [] for t in EventType}
+        plain: dict[EventType, list[tuple[CompiledRule, Predicate]]] = {t: [] for t in EventType}
+        keyed: dict[EventType, dict[str, tuple[Getter, dict[str, list[tuple[CompiledRule, Predicate]]]]]] = {
+            t: {} for t in EventType
+        }
         for rule in self.rules:
             for etype, predicate in rule.predicates.items():
-                index[etype].append((rule, predicate))
-        self._index = {t: tuple(pairs) for t, pairs in index.items()}
+                if rule.key is None:
+                    plain[etype].append((rule, predicate))
+                    continue
+                field, getter, values = rule.key
+                _, table = keyed[etype].setdefault(field, (getter, {}))
+                for value in values:
+                    table.setdefault(value, []).append((rule, predicate))
+        self._plain = {t: tuple(pairs) for t, pairs in plain.items()}
+        self._keyed = {
+            t: tuple(
+                (getter, {v: tuple(pairs) for v, pairs in table.items()})
+                for getter, table in by_field.values()
+            )
+            for t, by_field in keyed.items()
+        }
 
     def candidates(self, etype: EventType) -> int:
-        return len(self._index[etype])
+        """Rules that can match an event of ``etype`` (before the value index)."""
+        return len({rule.name for rule in self.rules if etype in rule.predicates})
+
+    def offered(self, event: Event) -> int:
+        """Rules whose predicate ``event`` is actually offered to."""
+        count = len(self._plain[event.type])
+        for getter, table in self._keyed[event.type]:
+            count += len(table.get(getter(event), ()))
+        return count
 
     def match(self, event: Event) -> list[CompiledRule]:
-        return [rule for rule, predicate in self._index[event.type] if predicate(event)]
+        found = [rule for rule, predicate in self._plain[event.type] if predicate(event)]
+        for getter, table in self._keyed[event.type]:
+            pairs = table.get(getter(event))
+            if pairs:
+                found.extend(rule for rule, predicate in pairs if predicate(event) and rule not in found)
+        return found
 
 
 @dataclass

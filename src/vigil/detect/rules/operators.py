@@ -52,7 +52,7 @@ class ValueError_(Exception):
         self.index = index
 
 
-def _convert(kind: Kind, texts: Sequence[str]) -> list[Any]:
+def convert(kind: Kind, texts: Sequence[str]) -> list[Any]:
     converted: list[Any] = []
     for index, text in enumerate(texts):
         try:
@@ -128,7 +128,7 @@ def build(op: str, kind: Kind, getter: Getter, texts: Sequence[str], *, multi: b
     """The predicate ``field op values``; raises :class:`ValueError_` for unsuitable values."""
     if op not in _ALLOWED[kind]:
         raise ValueError_(f"operator {op} does not apply to a {kind.value} field")
-    values = _convert(kind, texts)
+    values = convert(kind, texts)
     if op == "intersects":
         members = frozenset(values)
 
