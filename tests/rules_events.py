@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.fakes import T0
 from vigil.models import (
     HOST_CONTAINER,
     ContainerInfo,
@@ -16,7 +17,6 @@ from vigil.models import (
     SyscallInfo,
     Workload,
 )
-from tests.fakes import T0
 
 APP = ContainerInfo("app-1", "app", "registry.example/app:1.0", "runc")
 APP_WORKLOAD = Workload("shop", "Deployment", "app", "app")
@@ -93,7 +93,7 @@ def read(path: str, **kw: Any) -> Event:
 
 
 def run(cmdline: str, **kw: Any) -> Event:
-    exe = cmdline.split()[0]
+    exe = cmdline.split(maxsplit=1)[0]
     if not exe.startswith("/"):
         exe = f"/usr/bin/{exe}"
     return ev("exec", exe=exe, cmdline=cmdline, **kw)

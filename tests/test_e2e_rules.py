@@ -41,9 +41,20 @@ def agent(tmp_path: Path) -> Iterator[dict[str, Any]]:
     api = f"127.0.0.1:{free_port()}"
     with (tmp_path / "agent.log").open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "run", "--config", str(config),
-             "--data-dir", str(tmp_path / "data"), "--output", f"jsonl:{alerts}",
-             "--listen", api],
+            [
+                sys.executable,
+                "-m",
+                "vigil",
+                "run",
+                "--config",
+                str(config),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--output",
+                f"jsonl:{alerts}",
+                "--listen",
+                api,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -76,7 +87,10 @@ def test_builtin_rules_fire_in_runc_containers(tmp_path: Path, agent: dict[str, 
         "io.kubernetes.container.name": "web",
     }
     with RuncContainer(
-        container_id, rootfs, tmp_path / "bundle", ["/bin/sh", "-c", "while true; do sleep 1; done"],
+        container_id,
+        rootfs,
+        tmp_path / "bundle",
+        ["/bin/sh", "-c", "while true; do sleep 1; done"],
         annotations=annotations,
         # Its own network namespace: no route anywhere, so the metadata connect fails at
         # once (ENETUNREACH) instead of hanging; a connect attempt is what the rule watches.
@@ -105,7 +119,9 @@ def test_builtin_rules_fire_in_runc_containers(tmp_path: Path, agent: dict[str, 
             alerts = wait_for(fired, "the rule alerts", timeout=30)
         except AssertionError:
             seen = sorted({a["rule"] for a in read_alerts(agent["alerts"])})
-            raise AssertionError(f"rules seen: {seen}\n{agent['log'].read_text()[-2000:]}") from None
+            raise AssertionError(
+                f"rules seen: {seen}\n{agent['log'].read_text()[-2000:]}"
+            ) from None
     reverse = alerts["Reverse shell command line"]
     assert reverse["severity"] == "critical" and "T1059.004" in reverse["mitre"]
     assert reverse["container"]["id"] == container_id

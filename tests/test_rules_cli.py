@@ -30,7 +30,10 @@ def vigil_rules(*args: str) -> Result:
 def test_runs_as_a_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vigil", "rules", "--help"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0 and "check" in result.stdout
 
@@ -43,7 +46,9 @@ def test_help(command: list[str]) -> None:
 
 def test_check_lists_every_error_and_exits_2(tmp_path: Path) -> None:
     first = tmp_path / "a.yaml"
-    first.write_text("- rule: a\n  desc: d\n  condition: proc.name = = x\n  output: o\n  priority: INFO\n")
+    first.write_text(
+        "- rule: a\n  desc: d\n  condition: proc.name = = x\n  output: o\n  priority: INFO\n"
+    )
     second = tmp_path / "b.yaml"
     second.write_text(
         "- macro: m\n  condition: proc.name in (x\n"
@@ -88,3 +93,16 @@ def test_report_matches_committed_file() -> None:
     assert result.stdout == committed.read_text(encoding="utf-8")
     missing = vigil_rules("report", "--falco-dir", "/nonexistent")
     assert missing.returncode == 2 and "missing falco_rules.yaml" in missing.stderr
+
+
+def test_throughput_benchmark_runs() -> None:
+    bench = Path(__file__).resolve().parents[1] / "bench" / "rules_throughput.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--seconds", "0.05"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "events/s per CPU-second" in result.stdout and "target: >= 100,000" in result.stdout

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.rules_events import ev, run
 from vigil.detect.rules import RuleEngine, compile_ruleset, load_rule_files
 from vigil.detect.rules.compat import FALCO_FILES, falco_report, find_falco_dir, report_file
 from vigil.models import EventType
-from tests.rules_events import ev, run
 
 REPO = Path(__file__).resolve().parents[1]
 FALCO = find_falco_dir(REPO)
@@ -52,4 +52,6 @@ def test_falco_rules_fire_on_vigil_events() -> None:
 
 def test_committed_report_matches_the_code() -> None:
     committed = (REPO / "docs" / "falco-compat.md").read_text(encoding="utf-8")
-    assert falco_report(falco_dir()) == committed, "run: vigil rules report --output docs/falco-compat.md"
+    assert falco_report(falco_dir()) == committed, (
+        "run: vigil rules report --output docs/falco-compat.md"
+    )

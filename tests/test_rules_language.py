@@ -55,7 +55,11 @@ def hits(condition: str, event: Event) -> bool:
         ("fd.snet in ('10.0.0.0/8')", ev("connect", ip="10.9.9.9", port=1), True),
         ("fd.net = '10.0.0.0/8'", ev("connect", ip="192.0.2.1", port=1), True),  # local end
         ("fd.snet = '10.0.0.0/8'", ev("connect", ip="192.0.2.1", port=1), False),
-        ("evt.type = connect and evt.res = EINPROGRESS", ev("connect", ip="1.1.1.1", port=1, result=-115), True),
+        (
+            "evt.type = connect and evt.res = EINPROGRESS",
+            ev("connect", ip="1.1.1.1", port=1, result=-115),
+            True,
+        ),
         ("evt.is_open_write = true", write("/etc/x"), True),
         ("evt.is_open_write = true", read("/etc/x"), False),
         ("evt.arg.flags contains O_WRONLY", write("/etc/x"), True),
@@ -127,7 +131,9 @@ def test_macros_and_nested_lists_expand() -> None:
 
 
 def test_append_and_override() -> None:
-    text = MACROS_AND_LISTS + """
+    text = (
+        MACROS_AND_LISTS
+        + """
 - list: shells
   items: [ash]
   append: true
@@ -138,17 +144,21 @@ def test_append_and_override() -> None:
   priority: CRITICAL
   override: {priority: replace}
 """
+    )
     eng = engine(text)
     assert eng.match(run("/bin/ash")) and eng.match(run("/bin/fish"))
     assert str(eng.rules[0].definition.priority) == "critical"
 
 
 def test_rule_condition_append_and_enabled_toggle() -> None:
-    text = MACROS_AND_LISTS + """
+    text = (
+        MACROS_AND_LISTS
+        + """
 - rule: r
   condition: and proc.pname = init
   append: true
 """
+    )
     eng = engine(text)
     assert eng.match(run("/bin/sh", parent="/sbin/init"))
     assert not eng.match(run("/bin/sh", parent="/bin/x"))

@@ -79,7 +79,11 @@ def test_profile_aware_rule_is_quiet_for_a_locked_profile_that_knows_the_behavio
 
 def test_egress_policy_allows_listed_destinations_and_the_cluster_only() -> None:
     guard = EgressGuard(
-        [EgressPolicy("shop/app", (Destination.parse("1.1.1.0/24"), Destination.parse("8.8.8.8:443")))]
+        [
+            EgressPolicy(
+                "shop/app", (Destination.parse("1.1.1.0/24"), Destination.parse("8.8.8.8:443"))
+            )
+        ]
     )
     detector = RulesDetector(RuleEngine(()), egress=guard)
     # Documentation ranges (203.0.113.0/24, …) are not the internet either.
@@ -90,7 +94,9 @@ def test_egress_policy_allows_listed_destinations_and_the_cluster_only() -> None
     (denied,) = detector.observe(ev("connect", ip="8.8.8.8", port=22))
     assert denied.rule == "Egress to the internet denied by policy"
     assert "tcp/8.8.8.8:22" in denied.message and denied.mitre
-    other = replace(ev("connect", ip="9.9.9.9", port=53), workload=replace(APP_WORKLOAD, namespace="dev"))
+    other = replace(
+        ev("connect", ip="9.9.9.9", port=53), workload=replace(APP_WORKLOAD, namespace="dev")
+    )
     assert detector.observe(other) == []  # no policy for that workload
 
 
@@ -110,14 +116,18 @@ def test_rules_config_section_and_errors() -> None:
     assert cfg.rules.builtin is False and cfg.rules.files == (Path("/x.yaml"),)
     assert cfg.rules.dedup_window == 30 and cfg.rules.egress[0].selector == "shop"
     with pytest.raises(ConfigError) as caught:
-        parse_config("rules:\n  egress:\n    - namespace: a\n      allow: [nope]\n  bogus: 1\n", "c.yaml")
+        parse_config(
+            "rules:\n  egress:\n    - namespace: a\n      allow: [nope]\n  bogus: 1\n", "c.yaml"
+        )
     assert "c.yaml:4: rules.egress[0].allow: 'nope' is not CIDR" in str(caught.value)
     assert "c.yaml:5: unknown key rules.'bogus'" in str(caught.value)
 
 
 def test_bad_rule_file_in_config_is_a_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "mine.yaml"
-    bad.write_text("- rule: x\n  desc: d\n  condition: proc.nmae = a\n  output: o\n  priority: INFO\n")
+    bad.write_text(
+        "- rule: x\n  desc: d\n  condition: proc.nmae = a\n  output: o\n  priority: INFO\n"
+    )
     with pytest.raises(ConfigError) as caught:
         build_rules(RulesConfig(files=(bad,)))
     assert caught.value.exit_code == 2
@@ -158,4 +168,6 @@ def test_rule_alerts_flow_through_the_agent(tmp_path: Path) -> None:
     assert alert["rule"] == "Cloud metadata service contacted"
     assert alert["severity"] == "high" and alert["mitre"] == ["T1552.005"]
     assert alert["network"]["dest_ip"] == "169.254.169.254"
-    assert alert["message"].startswith("Cloud metadata service 169.254.169.254:80 contacted by /usr/bin/wget")
+    assert alert["message"].startswith(
+        "Cloud metadata service 169.254.169.254:80 contacted by /usr/bin/wget"
+    )

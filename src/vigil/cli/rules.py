@@ -15,6 +15,7 @@ rules_app = typer.Typer(
     no_args_is_help=True,
 )
 
+
 @rules_app.command("check")
 def rules_check(
     files: Annotated[

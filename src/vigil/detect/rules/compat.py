@@ -51,13 +51,33 @@ def sample_event(etype: EventType) -> Event:
     if etype is EventType.DNS:
         dns = DnsInfo("example.com", "A")
         network = NetworkInfo("udp", "ipv4", "10.96.0.10", 53, "10.1.2.3", 40001)
-    if etype in (EventType.OPEN, EventType.SYMLINK, EventType.LINK, EventType.RENAME,
-                 EventType.UNLINK, EventType.CHMOD):
-        file = FileInfo("/etc/shadow", "read" if etype is EventType.OPEN else etype.value,
-                        flags=0o100, mode=0o4755, target="/tmp/x")
-    if etype in (EventType.SETUID, EventType.SETGID, EventType.PTRACE, EventType.MOUNT,
-                 EventType.UMOUNT, EventType.UNSHARE, EventType.SETNS, EventType.MEMFD_CREATE,
-                 EventType.BPF, EventType.MODULE_LOAD):
+    if etype in (
+        EventType.OPEN,
+        EventType.SYMLINK,
+        EventType.LINK,
+        EventType.RENAME,
+        EventType.UNLINK,
+        EventType.CHMOD,
+    ):
+        file = FileInfo(
+            "/etc/shadow",
+            "read" if etype is EventType.OPEN else etype.value,
+            flags=0o100,
+            mode=0o4755,
+            target="/tmp/x",
+        )
+    if etype in (
+        EventType.SETUID,
+        EventType.SETGID,
+        EventType.PTRACE,
+        EventType.MOUNT,
+        EventType.UMOUNT,
+        EventType.UNSHARE,
+        EventType.SETNS,
+        EventType.MEMFD_CREATE,
+        EventType.BPF,
+        EventType.MODULE_LOAD,
+    ):
         syscall = SyscallInfo(etype.value, {"uid": 0, "request": 16, "cmd": 5, "flags": 0})
     return Event(
         type=etype,
@@ -65,11 +85,21 @@ def sample_event(etype: EventType) -> Event:
         ktime_ns=1,
         cgroup_id=7,
         process=ProcessInfo(
-            pid=42, ppid=1, uid=1000, euid=0, gid=0, exe="/usr/bin/python3",
-            cmdline="python3 -c print(1)", cwd="/app", parent_exe="/bin/sh",
+            pid=42,
+            ppid=1,
+            uid=1000,
+            euid=0,
+            gid=0,
+            exe="/usr/bin/python3",
+            cmdline="python3 -c print(1)",
+            cwd="/app",
+            parent_exe="/bin/sh",
             ancestors=("/usr/sbin/nginx", "/sbin/init"),
         ),
-        network=network, file=file, dns=dns, syscall=syscall,
+        network=network,
+        file=file,
+        dns=dns,
+        syscall=syscall,
         container=ContainerInfo("c0ffee", "web", "registry.example/web:1.2", "runc"),
         workload=Workload("shop", "Deployment", "web", "web"),
     )
@@ -162,7 +192,9 @@ def render_report(reports: Iterable[FileReport]) -> str:
         output = ", ".join(f"`{n}` ({c})" for n, c in sorted(r.missing_output_fields.items()))
         lines.append(f"Fields vigil cannot fill, in conditions (rules): {fields or 'none'}")
         lines.append("")
-        lines.append(f"Fields vigil cannot fill, only in outputs, printed as <NA>: {output or 'none'}")
+        lines.append(
+            f"Fields vigil cannot fill, only in outputs, printed as <NA>: {output or 'none'}"
+        )
         lines.append("")
         lines.append(f"Event types vigil does not report (rules naming them): {types or 'none'}")
         lines.append("")

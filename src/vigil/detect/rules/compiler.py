@@ -9,10 +9,11 @@ Constants fold through ``and``/``or``/``not``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from vigil.detect.rules import operators
 from vigil.detect.rules.ast import (
@@ -66,6 +67,10 @@ class CompiledRule:
     #: a string field the rule requires to be one of some values (``proc.name in (…)`` as a
     #: top-level conjunct): the engine offers the rule only events with such a value
     key: tuple[str, Getter, frozenset[str]] | None = None
+    #: the predicates' Python expressions over ``e`` and the names they use, so the engine
+    #: can fuse many rules into one function
+    code: Mapping[EventType, str] = field(default_factory=dict, compare=False)
+    namespace: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -118,8 +123,11 @@ class Compiler:
         self._state = _RuleState()
         self._getters: dict[tuple[str, str | None], Getter] = {}
         self._namespace: dict[str, Any] = {}
+        self._prefix = f"c{next(_COMPILERS)}_"
         self._vars = 0
-        self._compiled_macros: dict[tuple[str, EventType | None], tuple[Compiled, frozenset[str]]] = {}
+        self._compiled_macros: dict[
+            tuple[str, EventType | None], tuple[Compiled, frozenset[str]]
+        ] = {}
 
     def _getter(self, definition: FieldDef, arg: str | None) -> Getter:
         """One getter per field and argument, shared by every rule and remembering its value
@@ -134,7 +142,7 @@ class Compiler:
 
     def _const(self, value: object) -> str:
         """A name in the generated code's namespace bound to ``value``."""
-        name = f"k{len(self._namespace)}"
+        name = f"{self._prefix}k{len(self._namespace)}"
         self._namespace[name] = value
         return name
 
@@ -179,11 +187,15 @@ class Compiler:
             return _Code(f"({g}(e) in {self._const(frozenset(values))})")
         v = self._var()
         if family in ("startswith", "endswith"):
-            return _Code(f"(({v} := {g}(e)) is not None and {v}.{family}({self._const(tuple(values))}))")
+            return _Code(
+                f"(({v} := {g}(e)) is not None and {v}.{family}({self._const(tuple(values))}))"
+            )
         pattern = re.compile(
             "|".join(re.escape(x) for x in values), re.IGNORECASE if family == "icontains" else 0
         )
-        return _Code(f"(({v} := {g}(e)) is not None and {self._const(pattern.search)}({v}) is not None)")
+        return _Code(
+            f"(({v} := {g}(e)) is not None and {self._const(pattern.search)}({v}) is not None)"
+        )
 
     # -- errors -----------------------------------------------------------------------------
     def _error(self, source: SourceText, pos: int, message: str) -> None:
@@ -194,7 +206,7 @@ class Compiler:
     # -- entry points -----------------------------------------------------------------------
     def compile_all(self, *, include_disabled: bool = False) -> Compilation:
         """Compile every enabled rule (and the disabled ones too when asked, for reports)."""
-        for name, macro in self.ruleset.macros.items():
+        for name in self.ruleset.macros:
             self._macro(name)  # every macro's syntax is checked, used or not
         compiled, skipped, disabled = [], [], []
         for rule in self.ruleset.rules:
@@ -222,20 +234,19 @@ class Compiler:
             return None
         if rule.exceptions:
             silencers = [self._exception(rule, exc) for exc in rule.exceptions]
-            tree = And((tree, Not(Or(tuple(s for s in silencers if s is not None)))))  # type: ignore[arg-type]
+            # _Scoped subtrees ride inside the tree: the compiler walks both kinds alike.
+            kept = tuple(cast(Node, s) for s in silencers if s is not None)
+            tree = And((cast(Node, tree), Not(Or(kept))))
         source = rule.condition
         types, _exact = self._types(tree, source)
         predicates: dict[EventType, Predicate] = {}
-        if types == ALL_TYPES:
-            compiled = self._compile(tree, source, None)
-            for etype in ALL_TYPES:
-                if compiled is not False:
-                    predicates[etype] = self._function(compiled, rule.name)
-        else:
-            for etype in sorted(types):
-                compiled = self._compile(tree, source, etype)
-                if compiled is not False:
-                    predicates[etype] = self._function(compiled, rule.name)
+        code: dict[EventType, str] = {}
+        shared = self._compile(tree, source, None) if types == ALL_TYPES else None
+        for etype in sorted(types):
+            compiled = shared if shared is not None else self._compile(tree, source, etype)
+            if compiled is not False:
+                predicates[etype] = self._function(compiled, rule.name)
+                code[etype] = "True" if compiled is True else cast(_Code, compiled).text
 
         def unknown(name: str, offset: int) -> None:
             state.failed = True
@@ -256,6 +267,8 @@ class Compiler:
             unsupported_types=frozenset(state.missing_types),
             unsupported_output_fields=frozenset(missing_output - state.missing_fields),
             key=key,
+            code=code,
+            namespace=self._namespace,
         )
 
     def _dispatch_key(
@@ -375,7 +388,7 @@ class Compiler:
         return _Scoped(Or(tuple(rows)), source)
 
     # -- event types ------------------------------------------------------------------------
-    def _types(
+    def _types(  # noqa: PLR0911 - one return per node kind
         self, node: _Tree, source: SourceText, stack: tuple[str, ...] = ()
     ) -> tuple[frozenset[EventType], bool]:
         """Event types ``node`` can match (an over-approximation), and whether ``node`` is
@@ -428,7 +441,7 @@ class Compiler:
         return None if node is None else _Scoped(node, self.ruleset.macros[ref.name].condition)
 
     # -- compilation ------------------------------------------------------------------------
-    def _compile(
+    def _compile(  # noqa: PLR0911 - one return per node kind
         self, node: _Tree, source: SourceText, etype: EventType | None, stack: tuple[str, ...] = ()
     ) -> Compiled:
         if isinstance(node, _Const):
@@ -525,12 +538,10 @@ class Compiler:
                 else [v.text for v in inner.values]
             )
             groups.setdefault(key, []).extend(values)
-        merged = [
-            self._alternation(key[1], getters[key], values) for key, values in groups.items()
-        ]
+        merged = [self._alternation(key[1], getters[key], values) for key, values in groups.items()]
         return merged, tuple(rest)
 
-    def _field_test(
+    def _field_test(  # noqa: PLR0911 - every check ends the test
         self,
         ref: FieldRef,
         op: str,
@@ -572,7 +583,10 @@ class Compiler:
             inline = self._inline_test(op, definition.kind, getter, texts, multi)
             if inline is not None:
                 return inline
-            return _Code(f"{self._const(operators.build(op, definition.kind, getter, texts, multi=multi))}(e)")
+            return _Code(
+                f"{self._const(operators.build(op, definition.kind, getter, texts, multi=multi))}"
+                "(e)"
+            )
         except operators.ValueError_ as exc:
             pos = values[min(exc.index, len(values) - 1)].pos if values else ref.pos
             if op in LIST_OPERATORS and definition.kind is not Kind.STR:
@@ -669,10 +683,21 @@ def _FALSE(_event: Event) -> bool:
 
 #: fields read straight from one attribute: remembering them would cost more than reading
 _CHEAP = frozenset(
-    {"proc.exepath", "proc.pid", "proc.ppid", "user.uid", "user.euid", "group.gid",
-     "proc.is_exe_upper_layer", "proc.is_exe_from_memfd", "proc.is_exe_from_dev_shm",
-     "proc.is_exe_new", "evt.dir"}
+    {
+        "proc.exepath",
+        "proc.pid",
+        "proc.ppid",
+        "user.uid",
+        "user.euid",
+        "group.gid",
+        "proc.is_exe_upper_layer",
+        "proc.is_exe_from_memfd",
+        "proc.is_exe_from_dev_shm",
+        "proc.is_exe_new",
+        "evt.dir",
+    }
 )
+_COMPILERS = itertools.count()
 _INLINE_OPS = frozenset({"=", "==", "!=", "in", "contains", "startswith", "endswith"})
 
 

@@ -4,8 +4,9 @@ policy, profile awareness, deduplication)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vigil.detect.rules.compiler import CompiledRule, Predicate
 from vigil.detect.rules.dedup import Deduplicator
@@ -34,9 +35,9 @@ class RuleEngine:
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = tuple(rules)
         plain: dict[EventType, list[tuple[CompiledRule, Predicate]]] = {t: [] for t in EventType}
-        keyed: dict[EventType, dict[str, tuple[Getter, dict[str, list[tuple[CompiledRule, Predicate]]]]]] = {
-            t: {} for t in EventType
-        }
+        keyed: dict[
+            EventType, dict[str, tuple[Getter, dict[str, list[tuple[CompiledRule, Predicate]]]]]
+        ] = {t: {} for t in EventType}
         for rule in self.rules:
             for etype, predicate in rule.predicates.items():
                 if rule.key is None:
@@ -47,6 +48,7 @@ class RuleEngine:
                 for value in values:
                     table.setdefault(value, []).append((rule, predicate))
         self._plain = {t: tuple(pairs) for t, pairs in plain.items()}
+        self._fused = {t: _fuse(t, pairs) for t, pairs in self._plain.items()}
         self._keyed = {
             t: tuple(
                 (getter, {v: tuple(pairs) for v, pairs in table.items()})
@@ -67,12 +69,33 @@ class RuleEngine:
         return count
 
     def match(self, event: Event) -> list[CompiledRule]:
-        found = [rule for rule, predicate in self._plain[event.type] if predicate(event)]
+        found = self._fused[event.type](event)
         for getter, table in self._keyed[event.type]:
             pairs = table.get(getter(event))
             if pairs:
-                found.extend(rule for rule, predicate in pairs if predicate(event) and rule not in found)
+                found.extend(
+                    rule for rule, predicate in pairs if predicate(event) and rule not in found
+                )
         return found
+
+
+def _fuse(
+    etype: EventType, pairs: tuple[tuple[CompiledRule, Predicate], ...]
+) -> Callable[[Event], list[CompiledRule]]:
+    """One generated function testing every rule of ``etype`` in turn: no call per rule."""
+    namespace: dict[str, Any] = {}
+    lines = ["def fused(e):", "    found = []"]
+    for index, (rule, _) in enumerate(pairs):
+        namespace.update(rule.namespace)
+        namespace[f"rule_{index}"] = rule
+        lines.append(f"    if {rule.code[etype]}:")
+        lines.append(f"        found.append(rule_{index})")
+    lines.append("    return found")
+    scope: dict[str, Any] = {}
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<rules for {etype.value}>", "exec"), namespace, scope)  # noqa: S102 - our own generated code
+    fused: Callable[[Event], list[CompiledRule]] = scope["fused"]
+    return fused
 
 
 @dataclass
@@ -85,8 +108,11 @@ class RulesDetector:
     quieted_by_profile: int = 0
 
     def observe(self, event: Event) -> list[RuleMatch]:
+        matched = self.engine.match(event)
+        if not matched and not self.egress.policies:
+            return []
         found: list[RuleMatch] = []
-        for rule in self.engine.match(event):
+        for rule in matched:
             if self._known_to_profile(rule, event):
                 self.quieted_by_profile += 1
                 continue

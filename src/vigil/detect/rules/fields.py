@@ -146,7 +146,7 @@ def _evt_arg(name: str | None) -> Getter:
     """``evt.arg.NAME`` / ``evt.arg[NAME]``: syscall arguments rendered as text."""
     key = name or ""
 
-    def get(event: Event) -> Any:
+    def get(event: Event) -> Any:  # noqa: PLR0911 - one return per argument name
         if event.syscall is not None and key in event.syscall.args:
             value = event.syscall.args[key]
             if key == "mode" and isinstance(value, int):
@@ -390,7 +390,7 @@ def _hostname_getter(hostname: str) -> Getter:
 
 def _build(hostname: str) -> dict[str, FieldDef]:
     f = FieldDef
-    S, I, B, N = Kind.STR, Kind.INT, Kind.BOOL, Kind.NET
+    S, I, B, N = Kind.STR, Kind.INT, Kind.BOOL, Kind.NET  # noqa: E741 - short for the table
     supported = [
         f("evt.type", S, _g(falco_name), "syscall name (Falco's), e.g. execve, openat, connect"),
         f("evt.dir", S, _g(lambda e: "<"), "always '<': vigil reports finished syscalls"),

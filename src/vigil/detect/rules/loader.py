@@ -50,7 +50,7 @@ _MACRO_KEYS = ("macro", "condition", "append", "override")
 _LIST_KEYS = ("list", "items", "append", "override")
 _IGNORED_ITEMS = ("required_engine_version", "required_plugin_versions")
 #: keys an override may name, and how
-_OVERRIDABLE = {
+_OVERRIDABLE: dict[str, dict[str, tuple[str, ...]]] = {
     "rule": {
         "condition": ("append", "replace"),
         "exceptions": ("append", "replace"),
@@ -245,9 +245,9 @@ class _FileLoader:
                 self.error(key_node, f"{kind} {name!r}: override names {key!r} but gives no {key}")
             else:
                 modes[key] = mode
-        for key in keys:
+        for key, given in keys.items():
             if key in _OVERRIDABLE[kind] and key not in modes and key != kind:
-                self.error(keys[key], f"{kind} {name!r}: {key!r} given without an override for it")
+                self.error(given, f"{kind} {name!r}: {key!r} given without an override for it")
         return modes
 
     def list_(self, item: yaml.MappingNode, keys: dict[str, yaml.Node]) -> None:
@@ -341,7 +341,8 @@ class _FileLoader:
         if found is None:
             self.error(
                 node,
-                f"unknown priority {truncate(text, 30)!r} (e.g. CRITICAL, ERROR, WARNING, NOTICE, INFO)",
+                f"unknown priority {truncate(text, 30)!r} "
+                "(e.g. CRITICAL, ERROR, WARNING, NOTICE, INFO)",
             )
         return found
 

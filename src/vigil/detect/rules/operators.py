@@ -77,7 +77,7 @@ def _pmatch_check(prefixes: Sequence[str]) -> Check:
     return lambda v: v in exact or v.startswith(dirs)
 
 
-def _check(op: str, kind: Kind, values: list[Any]) -> Check:
+def _check(op: str, kind: Kind, values: list[Any]) -> Check:  # noqa: PLR0911
     """A predicate over one (present) value of the field."""
     x = values[0] if values else None
     if kind is Kind.NET:
