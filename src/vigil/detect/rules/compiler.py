@@ -246,7 +246,7 @@ class Compiler:
             compiled = shared if shared is not None else self._compile(tree, source, etype)
             if compiled is not False:
                 predicates[etype] = self._function(compiled, rule.name)
-                code[etype] = "True" if compiled is True else cast(_Code, compiled).text
+                code[etype] = compiled.text if isinstance(compiled, _Code) else "True"
 
         def unknown(name: str, offset: int) -> None:
             state.failed = True
