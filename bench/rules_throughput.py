@@ -1,10 +1,11 @@
 """Throughput of the whole built-in rule pack on one core, over recorded events.
 
 Target (issue 6): ≥ 100,000 events/s. Events come from a JSONL recording (``vigil record``
-format, ``--events FILE``) or, by default, from ``bench/data/recorded_events.jsonl``, a
-recording of a busy web workload's mix (execs, opens, connects, DNS, a little of everything
-else, about 1% hostile). Every event goes through the detector path the agent runs: index by
-event type, each candidate rule's predicate, output formatting for matches.
+format, ``--events FILE``) or, by default, from a synthetic recording of a busy web workload
+(execs, opens, connects, DNS, a little of everything else, about 1% hostile), generated
+deterministically (fixed seed) into a temporary file and read back like a recording. Every
+event goes through the detector path the agent runs: the event-type and value indexes, each
+offered rule's predicate, output formatting for matches.
 
     .venv/bin/python bench/rules_throughput.py [--events FILE] [--seconds 5] [--write]
 """
@@ -17,6 +18,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +26,6 @@ from vigil.detect.rules import RuleEngine, RulesDetector, builtin_rule_files, co
 from vigil.models import Event, EventType, event_from_json
 
 HERE = Path(__file__).parent
-DEFAULT_EVENTS = HERE / "data" / "recorded_events.jsonl"
 TARGET = 100_000
 
 
@@ -79,17 +80,19 @@ def load(path: Path) -> list[Event]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=Path, default=DEFAULT_EVENTS)
+    parser.add_argument("--events", type=Path, default=None, help="a JSONL recording")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--write", action="store_true", help="also write bench/results/")
-    parser.add_argument("--regenerate", action="store_true", help="rewrite the recording")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    if args.regenerate or not args.events.exists():
-        sys.path.insert(0, str(HERE.parent))
-        make_recording(args.events)
-    events = load(args.events)
+    with tempfile.TemporaryDirectory() as scratch:
+        recording = args.events
+        if recording is None:
+            sys.path.insert(0, str(HERE.parent))
+            recording = Path(scratch) / "synthetic_web_workload.jsonl"
+            make_recording(recording)
+        events = load(recording)
     started = time.perf_counter()
     compiled = compile_files(builtin_rule_files())
     compile_s = time.perf_counter() - started
@@ -118,7 +121,7 @@ def main() -> int:
         f"python {platform.python_version()} on {platform.machine()}, "
         f"{os.cpu_count()} cpus (pinned to 1)",
         f"rules: {len(compiled.rules)} (compiled in {compile_s:.2f}s)",
-        f"recording: {args.events.name}, {len(events)} events, "
+        f"recording: {recording.name}, {len(events)} events, "
         + ", ".join(f"{t.value} {n}" for t, n in sorted(by_type.items(), key=lambda kv: -kv[1])),
         f"rules per event: {candidates:.1f} of {len(compiled.rules)} after the event-type index, "
         f"{offered:.1f} after the value index (proc.name, fd.name, …)",
