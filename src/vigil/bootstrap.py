@@ -10,15 +10,15 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vigil.agent import Agent, Attributor
 from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.server import bind_socket, create_app, serve
-from vigil.config import AgentConfig, split_listen
+from vigil.config import AgentConfig, RulesConfig, split_listen
 from vigil.detect.policy import ProfilePolicies
 from vigil.detect.profiles import ProfileBook
-from vigil.errors import PrivilegeError, truncate
+from vigil.errors import ConfigError, PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
 from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.record.outputs import open_outputs
@@ -31,6 +31,9 @@ from vigil.respond.forensics import Forensics
 from vigil.respond.kube_actions import KubeActions
 from vigil.respond.responder import Responder, forensics_dir
 from vigil.sensor import Sensor
+
+if TYPE_CHECKING:
+    from vigil.detect.rules import RulesDetector
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,40 @@ async def keep_identity_current(
                 await watcher.api.close()
 
 
+def build_rules(config: RulesConfig, profiles: ProfileBook | None = None) -> RulesDetector:
+    """The rules detector from configuration; every rule error → one ConfigError (exit 2)."""
+    from vigil.detect.rules import (
+        Deduplicator,
+        Destination,
+        EgressGuard,
+        EgressPolicy,
+        LockedProfiles,
+        RuleEngine,
+        RulesDetector,
+        builtin_rule_files,
+        compile_files,
+    )
+
+    files = [*(builtin_rule_files() if config.builtin else []), *config.files]
+    compiled = compile_files(files)
+    if compiled.errors:
+        raise ConfigError("invalid rules:\n" + "\n".join(str(e) for e in compiled.errors))
+    egress = EgressGuard(
+        [
+            EgressPolicy(rule.selector, tuple(Destination.parse(d) for d in rule.allow))
+            for rule in config.egress
+        ]
+    )
+    detector = RulesDetector(
+        engine=RuleEngine(compiled.rules),
+        egress=egress,
+        profiles=LockedProfiles(profiles) if profiles is not None else None,
+        dedup=Deduplicator(config.dedup_window),
+    )
+    log.info("rules: %d loaded from %d files", len(compiled.rules), len(files))
+    return detector
+
+
 def build_agent(
     options: RunOptions,
     store: Store,
@@ -128,6 +165,7 @@ def build_agent(
         responder=build_responder(options, store, identity, profiles, kube=kube),
         store=store,
         outputs=outputs,
+        detectors=[build_rules(options.config.rules, profiles)],
     )
 
 

@@ -127,6 +127,24 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EgressRule:
+    """A workload (key, ``ns/name`` or name) or namespace that may not reach the internet
+    except ``allow`` (``CIDR``, ``IP``, ``IP:PORT``)."""
+
+    selector: str
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    builtin: bool = True
+    files: tuple[Path, ...] = ()
+    #: seconds within which repeats of a rule in one container are counted, not alerted
+    dedup_window: float = 60.0
+    egress: tuple[EgressRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     listen: str = DEFAULT_LISTEN
     #: seconds of learning after a profile's first event; ``None`` = only `vigil profiles lock`
@@ -139,6 +157,7 @@ class AgentConfig:
     response: ResponseConfig = ResponseConfig()
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
+    rules: RulesConfig = RulesConfig()
     source: str | None = field(default=None, compare=False)
     kubernetes: KubernetesConfig = KubernetesConfig()
 
@@ -495,7 +514,7 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     top = _mapping(root, "the configuration", errors)
     if top is None:
         raise ConfigError("; ".join(errors.errors))
-    known = ("api", "profiles", "outputs", "playbooks", "response", "sensor", "kubernetes")
+    known = ("api", "profiles", "outputs", "playbooks", "response", "sensor", "kubernetes", "rules")
     _unknown_keys(top, known, "", errors)
     values: dict[str, Any] = {"source": path}
 
@@ -550,6 +569,8 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
             values["playbooks"] = tuple(b for b in books if b is not None)
     if "response" in top:
         values["response"] = _response(top["response"], errors)
+    if "rules" in top:
+        values["rules"] = _rules_section(top["rules"], errors)
     if errors.errors:
         raise ConfigError("\n".join(errors.errors))
     return AgentConfig(**values)
@@ -567,6 +588,59 @@ def with_learning_period(config: AgentConfig, seconds: float) -> AgentConfig:
     return replace(
         config, learning_period=seconds, profile_policies=replace(policies, default=default)
     )
+
+
+def _rules_section(node: yaml.Node, errors: _Collector) -> RulesConfig:
+    fields = _mapping(node, "rules", errors)
+    if fields is None:
+        return RulesConfig()
+    _unknown_keys(fields, ("builtin", "files", "dedup_window", "egress"), "rules.", errors)
+    values: dict[str, Any] = {}
+    if "builtin" in fields:
+        builtin = _scalar(fields["builtin"])
+        if not isinstance(builtin, bool):
+            errors.add(fields["builtin"], "rules.builtin must be true or false")
+        else:
+            values["builtin"] = builtin
+    if "files" in fields:
+        values["files"] = tuple(Path(f) for f in _str_list(fields["files"], "rules.files", errors))
+    if "dedup_window" in fields:
+        window = _number(fields["dedup_window"], "rules.dedup_window", errors, allow_null=False)
+        if window is not None:
+            values["dedup_window"] = window
+    if "egress" in fields:
+        values["egress"] = _egress(fields["egress"], errors)
+    return RulesConfig(**values)
+
+
+def _egress(node: yaml.Node, errors: _Collector) -> tuple[EgressRule, ...]:
+    from vigil.detect.rules.egress import Destination
+
+    if not isinstance(node, yaml.SequenceNode):
+        errors.add(node, "rules.egress must be a list of {workload|namespace, allow}")
+        return ()
+    policies = []
+    for index, item in enumerate(node.value):
+        where = f"rules.egress[{index}]"
+        fields = _mapping(item, where, errors)
+        if fields is None:
+            continue
+        _unknown_keys(fields, ("workload", "namespace", "allow"), f"{where}.", errors)
+        selectors = [str(_scalar(fields[k])) for k in ("workload", "namespace") if k in fields]
+        if len(selectors) != 1:
+            errors.add(item, f"{where} needs exactly one of workload or namespace")
+            continue
+        allow = _str_list(fields["allow"], f"{where}.allow", errors) if "allow" in fields else []
+        for destination in allow:
+            try:
+                Destination.parse(destination)
+            except ValueError:
+                errors.add(
+                    fields["allow"],
+                    f"{where}.allow: {truncate(destination, 60)!r} is not CIDR, IP or IP:PORT",
+                )
+        policies.append(EgressRule(selector=selectors[0], allow=tuple(allow)))
+    return tuple(policies)
 
 
 def load_config(path: Path) -> AgentConfig:

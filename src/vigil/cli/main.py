@@ -16,6 +16,7 @@ from vigil.cli.audit import audit_app
 from vigil.cli.common import fail, out
 from vigil.cli.containers import containers_app
 from vigil.cli.profiles import profiles_app
+from vigil.cli.rules import rules_app
 from vigil.config import (
     DEFAULT_DATA_DIR,
     DEFAULT_LISTEN,
@@ -37,6 +38,7 @@ app.add_typer(profiles_app, name="profiles")
 app.add_typer(containers_app, name="containers")
 app.add_typer(actions_app, name="actions")
 app.add_typer(audit_app, name="audit")
+app.add_typer(rules_app, name="rules")
 
 
 def setup_logging(verbose: bool) -> None:
