@@ -51,6 +51,7 @@ class Agent:
         outputs: Sequence[Output],
         detectors: Sequence[Detector] = (),
         alert_hooks: Sequence[Callable[[Alert], None]] = (),
+        alert_filters: Sequence[Callable[[Alert], bool]] = (),
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -62,6 +63,9 @@ class Agent:
         self.detectors: list[Detector] = [profiles, *detectors]
         #: called with every recorded alert (e.g. to group alerts into incidents)
         self.alert_hooks = list(alert_hooks)
+        #: an alert that any of these returns True for is dropped (false-positive exceptions)
+        self.alert_filters = list(alert_filters)
+        self.alerts_suppressed = 0
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -118,6 +122,10 @@ class Agent:
             for detector in self.detectors
             for finding in detector.observe(event)
         ]
+        if self.alert_filters:
+            kept = [a for a in alerts if not any(drop(a) for drop in self.alert_filters)]
+            self.alerts_suppressed += len(alerts) - len(kept)
+            alerts = kept
         for alert in alerts:
             await self.responder.respond(alert)
             self._record(alert)

@@ -19,6 +19,8 @@ from vigil.config import AgentConfig, split_listen
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import PrivilegeError
 from vigil.identity.resolver import IdentityResolver
+from vigil.incidents import IncidentBook
+from vigil.incidents.amend import ProfileBookAmender
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
 from vigil.respond.responder import ContainerLookup, Responder
@@ -80,6 +82,16 @@ def build_agent(
     )
 
 
+def attach_incidents(agent: Agent, *, window: float = 600.0) -> IncidentBook:
+    """Group the agent's alerts into incidents; their exceptions drop matching alerts."""
+    incidents = IncidentBook(
+        agent.store, window=window, amender=ProfileBookAmender(agent.profiles, agent.store)
+    )
+    agent.alert_hooks.append(incidents)
+    agent.alert_filters.append(incidents.exceptions.suppresses)
+    return incidents
+
+
 async def run_agent(
     options: RunOptions,
     *,
@@ -88,9 +100,10 @@ async def run_agent(
 ) -> Agent:
     """Run until SIGINT/SIGTERM (or ``stop``); returns the stopped agent."""
     stop = stop or asyncio.Event()
-    store = Store.open(options.data_dir)
+    store = Store.open(options.data_dir, options.config.store_url)
     try:
         agent = build_agent(options, store, sensor=sensor_factory(options))
+        incidents = attach_incidents(agent, window=options.config.incident_window)
         api_socket = None
         token = None
         if options.listen:
@@ -105,7 +118,7 @@ async def run_agent(
         try:
             tasks = [asyncio.create_task(agent.run(stop))]
             if api_socket is not None:
-                app = create_app(agent, token=token)
+                app = create_app(agent, token=token, incidents=incidents)
                 tasks.append(asyncio.create_task(serve(app, api_socket, stop)))
                 log.info("API and UI on http://%s", options.listen)
             try:

@@ -49,6 +49,10 @@ class AgentConfig:
     playbooks: tuple[Playbook, ...] = ()
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
+    #: a database URL (``postgresql://user:password@host/db``); ``None`` = SQLite in the data dir
+    store_url: str | None = None
+    #: alerts of one workload at most this many seconds apart join one incident
+    incident_window: float = 600.0
     source: str | None = field(default=None, compare=False)
 
 
@@ -169,6 +173,24 @@ def _playbook(node: yaml.Node, index: int, errors: _Collector) -> Playbook | Non
     return Playbook(name=name, match=match, mode=mode, actions=tuple(actions))
 
 
+def _store(node: yaml.Node, values: dict[str, Any], errors: _Collector) -> None:
+    url = _scalar(node)
+    if url is None:
+        return
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://", "sqlite:")):
+        errors.add(node, "store.url must be a postgresql://user:password@host/db URL")
+        return
+    values["store_url"] = url
+
+
+def _incidents(node: yaml.Node, values: dict[str, Any], errors: _Collector) -> None:
+    window = _number(node, "incidents.window", errors, allow_null=False)
+    if window is not None and window <= 0:
+        errors.add(node, "incidents.window must be a positive number of seconds")
+    elif window is not None:
+        values["incident_window"] = window
+
+
 def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
     errors = _Collector(path)
@@ -186,7 +208,7 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     top = _mapping(root, "the configuration", errors)
     if top is None:
         raise ConfigError("; ".join(errors.errors))
-    known = ("api", "profiles", "outputs", "playbooks", "sensor")
+    known = ("api", "profiles", "outputs", "playbooks", "sensor", "store", "incidents")
     _unknown_keys(top, known, "", errors)
     values: dict[str, Any] = {"source": path}
 
@@ -223,6 +245,8 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
                 values["ringbuf_bytes"] = size
 
     section("api", ("listen",), api)
+    section("store", ("url",), lambda key, node: _store(node, values, errors))
+    section("incidents", ("window",), lambda key, node: _incidents(node, values, errors))
     section("profiles", ("learning_period",), profiles)
     section("sensor", ("btf", "ringbuf_bytes"), sensor)
     if "outputs" in top:
