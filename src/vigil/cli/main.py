@@ -12,6 +12,7 @@ import typer
 
 from vigil import __version__
 from vigil.cli.common import fail, out
+from vigil.cli.incidents import incidents_app
 from vigil.cli.profiles import profiles_app
 from vigil.config import DEFAULT_DATA_DIR, DEFAULT_LISTEN, AgentConfig, load_config
 from vigil.errors import VigilError
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 # One sub-app per topic, each in its own module.
 app.add_typer(profiles_app, name="profiles")
+app.add_typer(incidents_app, name="incidents")
 
 
 def setup_logging(verbose: bool) -> None:

@@ -37,8 +37,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from vigil.detect.profiles import Profile
 from vigil.errors import StoreError, truncate
@@ -215,7 +215,7 @@ class Store:
             raise StoreError(
                 f"{self.location} is not a usable vigil database "
                 f"({truncate(getattr(exc, 'orig', exc), 120)})",
-                hint="check the URL or move the file aside; vigil leaves it untouched",
+                hint="move it aside or check --data-dir and store.url; it is left untouched",
             ) from None
         except StoreError:
             self.engine.dispose()
