@@ -62,7 +62,9 @@ def test_alert_filters_and_pages(open_store: StoreOpener) -> None:
     store = open_store()
     for number in range(25):
         severity = Severity.CRITICAL if number % 5 == 0 else Severity.MEDIUM
-        store.save_alert(make_alert(number, severity=severity, container=[WEB_1, WEB_2][number % 2]))
+        store.save_alert(
+            make_alert(number, severity=severity, container=[WEB_1, WEB_2][number % 2])
+        )
 
     seen: list[str] = []
     cursor = None
@@ -174,4 +176,3 @@ def test_unwritable_data_dir(tmp_path: Path) -> None:
     tmp_path.chmod(0o500)
     with pytest.raises(StoreError, match="not writable"):
         Store.open(tmp_path)
-

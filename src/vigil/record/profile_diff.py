@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-IGNORED = frozenset({"updated", "created", "reported", "size", "key", "workload"})
+IGNORED = frozenset({"updated", "created", "locked_at", "reported", "size", "key", "workload"})
 
 
 def diff_profiles(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

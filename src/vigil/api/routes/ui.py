@@ -58,6 +58,7 @@ async def incident_page(
         i=detail,
         containers=list(containers.values()),
         profile_link=agent.profiles.get(detail["workload_key"]) is not None,
+        can_profile=any("profile" in b["remedies"] for b in detail["false_positive_offer"]),
     )
 
 
