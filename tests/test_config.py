@@ -38,7 +38,8 @@ def test_every_error_is_reported_with_its_line() -> None:
     lines = str(caught.value).splitlines()
     assert lines == [
         "agent.yaml:1: api.listen must be HOST:PORT, not 'nowhere'",
-        "agent.yaml:2: unknown key 'bogus' (known: api, profiles, outputs, playbooks, sensor, store, incidents)",
+        "agent.yaml:2: unknown key 'bogus' "
+        "(known: api, profiles, outputs, playbooks, sensor, store, incidents)",
         "agent.yaml:4: playbooks[0].match.severity: 'extreme' is not one of "
         "critical, high, medium, low, info",
         "agent.yaml:5: playbooks[0].mode must be one of alert, auto",
