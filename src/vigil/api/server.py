@@ -40,7 +40,9 @@ SECURITY_HEADERS = {
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer the browser sends "Origin: null" on
+    # form posts, which the cross-site guard must refuse.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
 

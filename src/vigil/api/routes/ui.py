@@ -35,6 +35,11 @@ async def home(request: Request, agent: AgentDep, incidents: IncidentsDep) -> HT
     )
 
 
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    return Response(status_code=204)  # no icon, and no 404 in the browser's console
+
+
 @router.get("/ui/incidents/rows", response_class=HTMLResponse)
 async def incident_rows(incidents: IncidentsDep) -> HTMLResponse:
     """The incident list's rows, fetched again every few seconds by the home page."""

@@ -32,9 +32,12 @@ function belongsHere(section, action) {
     containers.includes(targetOf(action));
 }
 
-function decide(button, action, verdict, status) {
-  button.parentElement.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-  status.textContent = verdict === "approve" ? "approving…" : "denying…";
+// Decisions made on this page, kept across refreshes: action id → [action, shown text, class].
+const decided = new Map();
+
+function decide(section, action, verdict) {
+  decided.set(action.id, [action, verdict === "approve" ? "approving…" : "denying…", ""]);
+  renderPending(section, []);
   fetch(`/api/v1/actions/${encodeURIComponent(action.id)}/${verdict}`, {
     method: "POST",
     credentials: "same-origin",
@@ -44,48 +47,58 @@ function decide(button, action, verdict, status) {
     .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
     .then(({ ok, body }) => {
       const word = verdict === "approve" ? "approved" : "denied";
-      const shown = [body.state, body.outcome, body.detail].filter(Boolean).join(" — ");
-      status.textContent = ok ? `${word}: ${shown || "ok"}` : `refused: ${body.detail || "error"}`;
-      status.className = ok ? "decided" : "error";
+      const shown = [...new Set([body.state, body.outcome, body.detail])].filter(Boolean).join(" — ");
+      decided.set(action.id, [action, ok ? `${word}: ${shown || "ok"}` : `refused: ${body.detail || "error"}`, ok ? "decided" : "error"]);
     })
-    .catch((e) => { status.textContent = `failed: ${e}`; status.className = "error"; });
+    .catch((e) => decided.set(action.id, [action, `failed: ${e}`, "error"]))
+    .finally(() => loadPending(section));
+}
+
+function renderPending(section, waiting) {
+  const note = section.querySelector(".pending-status");
+  const table = section.querySelector(".pending-table");
+  const rows = waiting.filter((a) => !decided.has(a.id)).map((a) => [a, null, ""]);
+  rows.push(...decided.values());
+  note.textContent = waiting.length ? "" : "Nothing waits for approval.";
+  table.hidden = rows.length === 0;
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const [action, status, cls] of rows) {
+    const row = body.insertRow();
+    row.dataset.id = action.id;
+    cell(row, action.action || action.name);
+    cell(row, targetOf(action));
+    cell(row, action.reason || action.rule || action.alert_id);
+    cell(row, action.requested || action.created || action.time);
+    const td = row.insertCell();
+    if (status !== null) {
+      const span = document.createElement("span");
+      span.textContent = status;
+      span.className = cls;
+      td.append(span);
+      continue;
+    }
+    for (const verdict of ["approve", "deny"]) {
+      const button = document.createElement("button");
+      button.textContent = verdict === "approve" ? "Approve" : "Deny";
+      button.className = verdict;
+      button.addEventListener("click", () => decide(section, action, verdict));
+      td.append(button);
+    }
+  }
 }
 
 function loadPending(section) {
-  const note = section.querySelector(".pending-status");
-  const table = section.querySelector(".pending-table");
   fetch("/api/v1/actions?state=pending", { credentials: "same-origin" })
     .then((r) => {
-      if (r.status === 404) throw new Error("this agent takes no approvals");
-      if (!r.ok) throw new Error(`the agent answered ${r.status}`);
+      if (r.status === 404) throw new Error("This agent takes no approvals.");
+      if (!r.ok) throw new Error(`The agent answered ${r.status}.`);
       return r.json();
     })
-    .then((actions) => {
-      const mine = actions.filter((a) => belongsHere(section, a));
-      note.textContent = mine.length ? "" : "Nothing waits for approval.";
-      table.hidden = mine.length === 0;
-      const body = table.tBodies[0];
-      body.replaceChildren();
-      for (const action of mine) {
-        const row = body.insertRow();
-        row.dataset.id = action.id;
-        cell(row, action.action || action.name);
-        cell(row, targetOf(action));
-        cell(row, action.reason || action.rule || action.alert_id);
-        cell(row, action.requested || action.created || action.time);
-        const td = row.insertCell();
-        const status = document.createElement("span");
-        for (const verdict of ["approve", "deny"]) {
-          const button = document.createElement("button");
-          button.textContent = verdict === "approve" ? "Approve" : "Deny";
-          button.className = verdict;
-          button.addEventListener("click", () => decide(button, action, verdict, status));
-          td.append(button);
-        }
-        td.append(status);
-      }
-    })
-    .catch((e) => { note.textContent = String(e.message || e); table.hidden = true; });
+    .then((actions) => renderPending(section, actions.filter((a) => belongsHere(section, a))))
+    .catch((e) => {
+      section.querySelector(".pending-status").textContent = String(e.message || e);
+    });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -93,5 +106,8 @@ document.addEventListener("DOMContentLoaded", () => {
     setInterval(() => refreshLive(live), REFRESH_MS);
   }
   const pending = document.getElementById("pending");
-  if (pending) loadPending(pending);
+  if (pending) {
+    loadPending(pending);
+    setInterval(() => loadPending(pending), REFRESH_MS);
+  }
 });
