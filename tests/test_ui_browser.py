@@ -139,7 +139,7 @@ def test_browser_sees_a_real_incident_and_approves_a_real_freeze(tmp_path: Path)
     loop = "while true; do /bin/cat /etc/hostname >/dev/null; /bin/sleep 0.3; done"
     annotations = {
         "io.kubernetes.pod.namespace": "e2e-ui",
-        "io.kubernetes.pod.name": "shop-7d4b9c6f5-q2w3e",
+        "io.kubernetes.pod.name": "shop-5f7c9d8b6-x7k2p",
         "io.kubernetes.container.name": "shop",
     }
     workload = "e2e-ui/Deployment/shop/shop"
