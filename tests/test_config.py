@@ -70,3 +70,15 @@ def test_unknown_output_is_rejected() -> None:
 
 def test_learning_period_null_means_manual_lock() -> None:
     assert parse_config("profiles: {learning_period: null}").learning_period is None
+
+
+def test_store_url_and_incident_window() -> None:
+    config = parse_config("store: {url: 'postgresql://vigil@db/vigil'}\nincidents: {window: 120}\n")
+    assert config.store_url == "postgresql://vigil@db/vigil"
+    assert config.incident_window == 120
+    with pytest.raises(ConfigError) as caught:
+        parse_config("store:\n  url: mysql://x\nincidents:\n  window: 0\n", "a.yaml")
+    assert str(caught.value).splitlines() == [
+        "a.yaml:2: store.url must be a postgresql://user:password@host/db URL",
+        "a.yaml:4: incidents.window must be a positive number of seconds",
+    ]
