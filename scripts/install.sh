@@ -15,6 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(clang llvm libbpf-dev runc busybox-static python3 python3-venv python3-pip iproute2 util-linux)
+# Tests only: a PostgreSQL server (each test run starts its own throwaway cluster) and Debian's
+# Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+if [ -n "$extras" ]; then packages+=(postgresql chromium); fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

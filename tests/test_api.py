@@ -3,16 +3,18 @@
 import asyncio
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter
 
 from tests.fakes import (
     WEB,
     WEB_1,
+    FakeRecord,
     FixedIdentity,
     QueueSensor,
     TableIdentity,
@@ -22,26 +24,47 @@ from tests.fakes import (
 from vigil.agent import Agent
 from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.client import AgentClient
-from vigil.api.server import bind_socket, create_app, serve
+from vigil.api.server import API_PREFIX, bind_socket, create_app, serve
+from vigil.bootstrap import attach_incidents
+from vigil.config import Playbook
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import ApiError, VigilError
+from vigil.models import Alert
 from vigil.record.store import Store
+from vigil.respond.approvals import ApprovalBook
 from vigil.respond.responder import Responder
 
 
 def with_running_api(
-    tmp_path: Path, check: Callable[[str, Agent, QueueSensor], Any], token: str | None = None
+    tmp_path: Path,
+    check: Callable[[str, Agent, QueueSensor], Any],
+    token: str | None = None,
+    *,
+    routers: Sequence[APIRouter] = (),
+    hooks: Sequence[Callable[[Alert], None]] = (),
+    store_url: str | None = None,
+    playbooks: Sequence[Playbook] = (),
+    records: Mapping[str, FakeRecord] | None = None,
 ) -> Any:
-    identity = TableIdentity(by_cgroup={100: FixedIdentity(WEB_1, WEB)})
+    """Run an agent (in-memory sensor) and its API on a loopback port while ``check`` runs."""
+    identity = TableIdentity(
+        by_cgroup={100: FixedIdentity(WEB_1, WEB)}, records=dict(records or {})
+    )
     sensor = QueueSensor()
+    store = Store.open(tmp_path, store_url)
     agent = Agent(
         sensor=sensor,
         identity=identity,
         profiles=ProfileBook(learning_period=None),
-        responder=Responder([], identity),
-        store=Store.open(tmp_path),
+        responder=Responder(playbooks, identity, approvals=ApprovalBook(store.engine)),
+        store=store,
         outputs=[],
     )
+    incidents = attach_incidents(agent, window=60)
+    agent.alert_hooks.extend(hooks)
+    app = create_app(agent, token=token, incidents=incidents)
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
 
     async def main() -> Any:
         stop = asyncio.Event()
@@ -49,7 +72,7 @@ def with_running_api(
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         tasks = [
             asyncio.create_task(agent.run(stop)),
-            asyncio.create_task(serve(create_app(agent, token=token), sock, stop)),
+            asyncio.create_task(serve(app, sock, stop)),
         ]
         await agent.ready.wait()
         try:
@@ -57,6 +80,7 @@ def with_running_api(
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            agent.store.close()
 
     return asyncio.run(main())
 

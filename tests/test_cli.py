@@ -5,10 +5,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.fakes import WEB, WEB_1, exec_event
+from vigil.detect.profiles import ProfileBook
 from vigil.record.store import DB_NAME, Store
 
 VIGIL = [sys.executable, "-m", "vigil"]
@@ -86,10 +89,13 @@ def test_corrupt_data_dir_is_refused_and_untouched(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="vigil run needs root")
 def test_missing_btf_is_one_line_and_keeps_what_was_recorded(tmp_path: Path) -> None:
-    from tests.test_store import test_profiles_survive_a_restart
-
     data = tmp_path / "data"
-    test_profiles_survive_a_restart(data)  # records one locked profile
+    book = ProfileBook(learning_period=None)  # one locked profile, recorded before
+    book.observe(replace(exec_event("/bin/sh"), container=WEB_1, workload=WEB))
+    book.lock_all()
+    recorded = Store.open(data)
+    recorded.save_profiles(book.take_dirty())
+    recorded.close()
     config = tmp_path / "agent.yaml"
     config.write_text("sensor:\n  btf: /nonexistent/vmlinux\n")
     result = vigil(

@@ -39,7 +39,8 @@ def test_every_error_is_reported_with_its_line() -> None:
     assert lines == [
         "agent.yaml:1: api.listen must be HOST:PORT, not 'nowhere'",
         "agent.yaml:2: unknown key 'bogus' "
-        "(known: api, profiles, outputs, playbooks, response, sensor, kubernetes, rules)",
+        "(known: api, profiles, outputs, playbooks, response, sensor, kubernetes, rules, store, "
+        "incidents)",
         "agent.yaml:4: playbooks[0].match.severity: 'extreme' is not one of "
         "critical, high, medium, low, info",
         "agent.yaml:5: playbooks[0].mode must be one of alert, approve, auto",
@@ -149,4 +150,16 @@ def test_profiles_section_errors_have_lines() -> None:
         "agent.yaml:5: profiles.overrides[0].auto_lock must be true or false",
         "agent.yaml:7: unknown key profiles.overrides[1].'colour' (known: namespace, workload, "
         "auto_lock, min_learning, max_learning, stability_events, stability_seconds, max_items)",
+    ]
+
+
+def test_store_url_and_incident_window() -> None:
+    config = parse_config("store: {url: 'postgresql://vigil@db/vigil'}\nincidents: {window: 120}\n")
+    assert config.store_url == "postgresql://vigil@db/vigil"
+    assert config.incident_window == 120
+    with pytest.raises(ConfigError) as caught:
+        parse_config("store:\n  url: mysql://x\nincidents:\n  window: 0\n", "a.yaml")
+    assert str(caught.value).splitlines() == [
+        "a.yaml:2: store.url must be a postgresql://user:password@host/db URL",
+        "a.yaml:4: incidents.window must be a positive number of seconds",
     ]

@@ -64,6 +64,7 @@ class Agent:
         alert_hooks: Sequence[Callable[[Alert], None]] = (),
         metrics: AgentMetrics | None = None,
         profile_hooks: Sequence[Callable[[Profile], None]] = (),
+        alert_filters: Sequence[Callable[[Alert], bool]] = (),
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -82,6 +83,9 @@ class Agent:
         self.profile_hooks = list(profile_hooks)
         if isinstance(sensor, ProfileSink):
             self.profile_hooks.append(sensor.profile_changed)
+        #: an alert that any of these returns True for is dropped (false-positive exceptions)
+        self.alert_filters = list(alert_filters)
+        self.alerts_suppressed = 0
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -146,6 +150,10 @@ class Agent:
             for detector in self.detectors
             for finding in detector.observe(event)
         ]
+        if self.alert_filters:
+            kept = [a for a in alerts if not any(drop(a) for drop in self.alert_filters)]
+            self.alerts_suppressed += len(alerts) - len(kept)
+            alerts = kept
         for alert in alerts:
             await self.responder.respond(alert)
             self._record(alert)

@@ -20,6 +20,8 @@ from vigil.detect.policy import ProfilePolicies
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import ConfigError, PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
+from vigil.incidents import IncidentBook
+from vigil.incidents.amend import ProfileBookAmender
 from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
@@ -203,6 +205,16 @@ def build_responder(
     )
 
 
+def attach_incidents(agent: Agent, *, window: float = 600.0) -> IncidentBook:
+    """Group the agent's alerts into incidents; their exceptions drop matching alerts."""
+    incidents = IncidentBook(
+        agent.store, window=window, amender=ProfileBookAmender(agent.profiles, agent.store)
+    )
+    agent.alert_hooks.append(incidents)
+    agent.alert_filters.append(incidents.exceptions.suppresses)
+    return incidents
+
+
 async def run_agent(
     options: RunOptions,
     *,
@@ -211,7 +223,7 @@ async def run_agent(
 ) -> Agent:
     """Run until SIGINT/SIGTERM (or ``stop``); returns the stopped agent."""
     stop = stop or asyncio.Event()
-    store = Store.open(options.data_dir)
+    store = Store.open(options.data_dir, options.config.store_url)
     try:
         resolver, watcher = build_identity(options)
         resolver.scan()  # containers that started before the agent are known from their 1st event
@@ -226,6 +238,7 @@ async def run_agent(
         agent = build_agent(
             options, store, sensor=sensor_factory(options), identity=resolver, kube=kube
         )
+        incidents = attach_incidents(agent, window=options.config.incident_window)
         api_socket = None
         token = None
         if options.listen:
@@ -243,7 +256,7 @@ async def run_agent(
                 asyncio.create_task(keep_identity_current(resolver, watcher, stop)),
             ]
             if api_socket is not None:
-                app = create_app(agent, token=token)
+                app = create_app(agent, token=token, incidents=incidents)
                 tasks.append(asyncio.create_task(serve(app, api_socket, stop)))
                 log.info("API and UI on http://%s", options.listen)
             try:

@@ -158,6 +158,10 @@ class AgentConfig:
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
     rules: RulesConfig = RulesConfig()
+    #: a database URL (``postgresql://user:password@host/db``); ``None`` = SQLite in the data dir
+    store_url: str | None = None
+    #: alerts of one workload at most this many seconds apart join one incident
+    incident_window: float = 600.0
     source: str | None = field(default=None, compare=False)
     kubernetes: KubernetesConfig = KubernetesConfig()
 
@@ -497,6 +501,24 @@ def _profiles_section(node: yaml.Node, errors: _Collector) -> dict[str, Any]:
     return values
 
 
+def _store(node: yaml.Node, values: dict[str, Any], errors: _Collector) -> None:
+    url = _scalar(node)
+    if url is None:
+        return
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://", "sqlite:")):
+        errors.add(node, "store.url must be a postgresql://user:password@host/db URL")
+        return
+    values["store_url"] = url
+
+
+def _incidents(node: yaml.Node, values: dict[str, Any], errors: _Collector) -> None:
+    window = _number(node, "incidents.window", errors, allow_null=False)
+    if window is not None and window <= 0:
+        errors.add(node, "incidents.window must be a positive number of seconds")
+    elif window is not None:
+        values["incident_window"] = window
+
+
 def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
     errors = _Collector(path)
@@ -514,7 +536,18 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     top = _mapping(root, "the configuration", errors)
     if top is None:
         raise ConfigError("; ".join(errors.errors))
-    known = ("api", "profiles", "outputs", "playbooks", "response", "sensor", "kubernetes", "rules")
+    known = (
+        "api",
+        "profiles",
+        "outputs",
+        "playbooks",
+        "response",
+        "sensor",
+        "kubernetes",
+        "rules",
+        "store",
+        "incidents",
+    )
     _unknown_keys(top, known, "", errors)
     values: dict[str, Any] = {"source": path}
 
@@ -548,6 +581,8 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     section("api", ("listen",), api)
     if "profiles" in top:
         values.update(_profiles_section(top["profiles"], errors))
+    section("store", ("url",), lambda key, node: _store(node, values, errors))
+    section("incidents", ("window",), lambda key, node: _incidents(node, values, errors))
     section("sensor", ("btf", "ringbuf_bytes"), sensor)
     if "kubernetes" in top:
         kube_fields = _mapping(top["kubernetes"], "kubernetes", errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -108,8 +109,47 @@ class AgentClient:
         result: dict[str, int] = self._request("GET", "/profiles/metrics")
         return result
 
-    def alerts(self, limit: int = 100) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._request("GET", "/alerts", params={"limit": limit})
+    def alerts(self, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
+        """Newest first; filters: severity (list), kind, rule, workload, container, incident,
+        since, until, cursor."""
+        params = {"limit": limit} | {k: v for k, v in filters.items() if v is not None}
+        result: list[dict[str, Any]] = self._request("GET", "/alerts", params=params)
+        return result
+
+    def incidents(
+        self, *, states: list[str] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if states:
+            params["state"] = states
+        result: list[dict[str, Any]] = self._request("GET", "/incidents", params=params)
+        return result
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/incidents/{quote(incident_id, safe='')}")
+        return result
+
+    def acknowledge(self, incident_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST",
+            f"/incidents/{quote(incident_id, safe='')}/ack",
+            json={"actor": actor, "note": note},
+        )
+        return result
+
+    def resolve(
+        self,
+        incident_id: str,
+        *,
+        actor: str,
+        note: str = "",
+        false_positive: bool = False,
+        remedy: str = "none",
+    ) -> dict[str, Any]:
+        body = {"actor": actor, "note": note, "false_positive": false_positive, "remedy": remedy}
+        result: dict[str, Any] = self._request(
+            "POST", f"/incidents/{quote(incident_id, safe='')}/resolve", json=body
+        )
         return result
 
     def containers(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""What route handlers get injected: the running agent, kept on the app's state."""
+"""What route handlers get injected: the running agent and its incidents, on the app's state."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from vigil.agent import Agent
+from vigil.incidents import IncidentBook
 
 
 def get_agent(request: Request) -> Agent:
@@ -14,4 +15,10 @@ def get_agent(request: Request) -> Agent:
     return agent
 
 
+def get_incidents(request: Request) -> IncidentBook:
+    incidents: IncidentBook = request.app.state.incidents
+    return incidents
+
+
 AgentDep = Annotated[Agent, Depends(get_agent)]
+IncidentsDep = Annotated[IncidentBook, Depends(get_incidents)]

@@ -5,20 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from vigil import __version__
 from vigil.agent import Agent
-from vigil.api.routes import actions, alerts, audit, containers, health, metrics, profiles, ui
+from vigil.api.auth import cross_site_write, offers_token
+from vigil.api.routes import (
+    actions,
+    alerts,
+    audit,
+    containers,
+    health,
+    incidents,
+    login,
+    metrics,
+    profiles,
+    ui,
+)
 from vigil.errors import VigilError
+from vigil.incidents import IncidentBook
 
 API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).parent / "static"
 
 #: API routers, each mounted under API_PREFIX; add a topic by adding its module here
 API_ROUTERS: list[APIRouter] = [
@@ -28,30 +43,66 @@ API_ROUTERS: list[APIRouter] = [
     containers.router,
     actions.router,
     audit.router,
+    incidents.router,
 ]
 
+#: the browser may load and talk to nothing but the agent itself
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    # same-origin, not no-referrer: with no-referrer the browser sends "Origin: null" on
+    # form posts, which the cross-site guard must refuse.
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
 
-def create_app(agent: Agent, *, token: str | None = None) -> FastAPI:
-    app = FastAPI(title="vigil", version=__version__, docs_url=f"{API_PREFIX}/docs")
+
+def create_app(
+    agent: Agent, *, token: str | None = None, incidents: IncidentBook | None = None
+) -> FastAPI:
+    """The API and UI; with ``token``, every request but the login page must offer it."""
+    app = FastAPI(
+        title="vigil",
+        version=__version__,
+        summary="Runtime detection and response for containers: alerts, incidents, profiles.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        # The interactive docs pages load their scripts from a CDN: the UI loads nothing
+        # from outside the agent, so only the OpenAPI document itself is served.
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.agent = agent
-    if token is not None:
+    app.state.incidents = incidents or IncidentBook(agent.store)
+    app.state.token = token
 
-        @app.middleware("http")
-        async def require_token(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            offered = request.headers.get("authorization", "")
-            if not secrets.compare_digest(offered.encode(), f"Bearer {token}".encode()):
-                return JSONResponse(
-                    {"detail": "missing or wrong bearer token (see <data-dir>/api-token)"},
-                    status_code=401,
-                )
-            return await call_next(request)
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if cross_site_write(request):
+            return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
+        path = request.url.path
+        if token is not None and path != "/login" and not offers_token(request, token):
+            if not path.startswith("/api/") and request.method == "GET":
+                return RedirectResponse("/login", status_code=303)
+            return JSONResponse(
+                {"detail": "missing or wrong bearer token (see <data-dir>/api-token)"},
+                status_code=401,
+            )
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)
+    app.include_router(login.router)
     app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

@@ -15,6 +15,7 @@ from vigil.cli.actions import actions_app
 from vigil.cli.audit import audit_app
 from vigil.cli.common import fail, out
 from vigil.cli.containers import containers_app
+from vigil.cli.incidents import incidents_app
 from vigil.cli.profiles import profiles_app
 from vigil.cli.rules import rules_app
 from vigil.config import (
@@ -39,6 +40,7 @@ app.add_typer(containers_app, name="containers")
 app.add_typer(actions_app, name="actions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
+app.add_typer(incidents_app, name="incidents")
 
 
 def setup_logging(verbose: bool) -> None:

@@ -1,36 +1,50 @@
-"""The agent's store: profiles and alerts in SQLite (WAL) under the data dir.
+"""The agent's store: profiles, alerts and incidents, through SQLAlchemy Core.
 
-SQLAlchemy Core keeps the schema portable to PostgreSQL (a later issue); the schema version is
-kept in a ``meta`` table so that migrations have something to start from.
+SQLite (WAL) under the data dir by default; PostgreSQL when given a ``postgresql://`` URL. The
+schema is brought forward by the versioned steps in :mod:`vigil.record.migrations`; tables that
+other modules add to :data:`metadata` are created when missing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     MetaData,
     String,
     Table,
     Text,
+    and_,
     create_engine,
     event,
+    func,
     insert,
+    or_,
     select,
+    update,
 )
-from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from vigil.detect.profiles import Profile
 from vigil.errors import StoreError, truncate
 from vigil.models import Alert, rfc3339
+from vigil.record.migrations import LATEST, migrate
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = str(LATEST)
 DB_NAME = "vigil.db"
 
 metadata = MetaData()
@@ -58,11 +72,33 @@ alerts_table = Table(
     Column("time", String(40), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
     Column("rule", String(200), nullable=False),
-    Column("severity", String(16), nullable=False),
+    Column("severity", String(16), nullable=False, index=True),
     Column("workload", String(512), nullable=False, index=True),
     Column("container_id", String(128), nullable=False),
     Column("body", Text, nullable=False),
+    Column("incident_id", String(64), index=True),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """What ``GET /alerts`` narrows by; every field optional."""
+
+    severities: tuple[str, ...] = ()
+    kind: str | None = None
+    rule: str | None = None
+    workload: str | None = None
+    container: str | None = None
+    incident: str | None = None
+    since: str | None = None  # RFC 3339, inclusive
+    until: str | None = None  # RFC 3339, exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    alerts: list[dict[str, Any]]
+    #: pass back as ``cursor`` for the next (older) page; ``None`` on the last page
+    next_cursor: str | None
 
 
 # Tables of other modules register themselves on ``metadata`` when imported; the module is
@@ -78,15 +114,44 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor.close()
 
 
+def _encode_cursor(time: str, alert_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{time}\n{alert_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        time, _, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("\n")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise StoreError(f"cursor {truncate(cursor, 40)!r} is not one this API gave") from None
+    if not alert_id:
+        raise StoreError(f"cursor {truncate(cursor, 40)!r} is not one this API gave")
+    return time, alert_id
+
+
+def postgres_url(url: str) -> str:
+    """``postgresql://…`` → the psycopg (v3) driver; other spellings are kept as given."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 class Store:
-    """Profiles and alerts, persisted. Refuses (rather than overwrites) a database it can't read."""
+    """Profiles, alerts and incidents, persisted. Refuses (never overwrites) what it can't read."""
 
     def __init__(self, engine: Engine, location: str) -> None:
         self.engine = engine
         self.location = location
 
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
     @classmethod
-    def open(cls, data_dir: Path) -> Store:
+    def open(cls, data_dir: Path, url: str | None = None) -> Store:
+        """SQLite under ``data_dir`` unless ``url`` names another database (PostgreSQL)."""
+        if url:
+            return cls.open_url(url)
         try:
             data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -106,30 +171,53 @@ class Store:
         store._init_schema()
         return store
 
+    @classmethod
+    def open_url(cls, url: str) -> Store:
+        try:
+            parsed = make_url(postgres_url(url))
+        except ArgumentError:
+            raise StoreError(
+                "store URL is not a database URL (postgresql://user:password@host/db)"
+            ) from None
+        if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+            raise StoreError(
+                f"store URL names {parsed.get_backend_name()!r}: vigil stores in SQLite or "
+                "PostgreSQL (postgresql://user:password@host/db)"
+            )
+        location = parsed.render_as_string(hide_password=True)
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use {location}: {truncate(exc, 120)}") from None
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine, location)
+        store._init_schema()
+        return store
+
     def _init_schema(self) -> None:
         try:
-            metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                row = conn.execute(
-                    select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-                ).first()
-                if row is None:
-                    conn.execute(
-                        insert(meta_table).values(key="schema_version", value=SCHEMA_VERSION)
-                    )
-                elif row.value != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.location} has schema version {truncate(row.value, 20)}, "
-                        f"this vigil reads version {SCHEMA_VERSION}",
-                        hint="upgrade vigil, or use another --data-dir; the file is left untouched",
-                    )
+                migrate(conn, self.location)
+                # Tables other modules put on ``metadata`` (not yet in a migration step).
+                metadata.create_all(conn)
         except (DatabaseError, OperationalError) as exc:
             self.engine.dispose()
             raise StoreError(
                 f"{self.location} is not a usable vigil database "
-                f"({truncate(getattr(exc, 'orig', exc), 80)})",
-                hint="move it aside or choose another --data-dir; vigil leaves the file untouched",
+                f"({truncate(getattr(exc, 'orig', exc), 120)})",
+                hint="move it aside or check --data-dir and store.url; it is left untouched",
             ) from None
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def schema_version(self) -> int:
+        with self.connect() as conn:
+            value = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar_one()
+        return int(value)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -140,7 +228,7 @@ class Store:
         if not profiles:
             return
         rows = [_profile_row(p) for p in profiles]
-        with self._begin() as conn:
+        with self.connect() as conn:
             conn.execute(
                 profiles_table.delete().where(profiles_table.c.key.in_([r["key"] for r in rows]))
             )
@@ -153,7 +241,7 @@ class Store:
     def save_profile_versions(self, profiles: list[Profile]) -> None:
         """Save earlier versions into the history only."""
         if profiles:
-            with self._begin() as conn:
+            with self.connect() as conn:
                 self._save_versions(conn, [_profile_row(p) for p in profiles])
 
     @staticmethod
@@ -169,7 +257,7 @@ class Store:
 
     def load_profiles(self) -> list[Profile]:
         """Every workload's current profile."""
-        with self._begin() as conn:
+        with self.connect() as conn:
             rows = conn.execute(select(profiles_table.c.key, profiles_table.c.body)).all()
         return [self._decode(row.key, row.body) for row in rows]
 
@@ -177,7 +265,7 @@ class Store:
         """For each current profile, the version just before it, if the history has one."""
         table = _versions.profile_versions_table
         found = []
-        with self._begin() as conn:
+        with self.connect() as conn:
             for profile in current:
                 row = conn.execute(
                     select(table.c.key, table.c.body)
@@ -197,12 +285,12 @@ class Store:
             .where(table.c.key == key)
             .order_by(table.c.version)
         )
-        with self._begin() as conn:
+        with self.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def load_profile_version(self, key: str, version: int) -> Profile | None:
         table = _versions.profile_versions_table
-        with self._begin() as conn:
+        with self.connect() as conn:
             row = conn.execute(
                 select(table.c.key, table.c.body).where(
                     (table.c.key == key) & (table.c.version == version)
@@ -222,7 +310,7 @@ class Store:
     # -- alerts ----------------------------------------------------------------------------
     def save_alert(self, alert: Alert) -> None:
         body = alert.to_json()
-        with self._begin() as conn:
+        with self.connect() as conn:
             conn.execute(
                 insert(alerts_table).values(
                     id=alert.id,
@@ -236,18 +324,70 @@ class Store:
                 )
             )
 
-    def alerts(self, *, limit: int = 100, workload: str | None = None) -> list[dict[str, Any]]:
-        query = select(alerts_table.c.body).order_by(alerts_table.c.time.desc()).limit(limit)
-        if workload:
-            query = query.where(alerts_table.c.workload == workload)
-        with self._begin() as conn:
-            return [json.loads(row.body) for row in conn.execute(query)]
+    def link_alert(self, conn: Connection, alert_id: str, incident_id: str) -> None:
+        conn.execute(
+            update(alerts_table)
+            .where(alerts_table.c.id == alert_id)
+            .values(incident_id=incident_id)
+        )
 
-    def _begin(self) -> Any:
+    def alerts(self, *, limit: int = 100, workload: str | None = None) -> list[dict[str, Any]]:
+        return self.alert_page(AlertFilter(workload=workload), limit=limit).alerts
+
+    def alert_page(
+        self, where: AlertFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> AlertPage:
+        """Alerts newest first, narrowed by ``where``; keyset-paginated by ``cursor``."""
+        t = alerts_table.c
+        conditions: list[ColumnElement[bool]] = []
+        if where.severities:
+            conditions.append(t.severity.in_(where.severities))
+        for column, value in (
+            (t.kind, where.kind),
+            (t.rule, where.rule),
+            (t.workload, where.workload),
+            (t.container_id, where.container),
+            (t.incident_id, where.incident),
+        ):
+            if value:
+                conditions.append(column == value)
+        if where.since:
+            conditions.append(t.time >= where.since)
+        if where.until:
+            conditions.append(t.time < where.until)
+        if cursor:
+            time, alert_id = _decode_cursor(cursor)
+            conditions.append(or_(t.time < time, and_(t.time == time, t.id < alert_id)))
+        query = (
+            select(t.id, t.time, t.body, t.incident_id)
+            .where(*conditions)
+            .order_by(t.time.desc(), t.id.desc())
+            .limit(limit + 1)
+        )
+        with self.connect() as conn:
+            rows = conn.execute(query).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        alerts = [json.loads(r.body) | {"incident_id": r.incident_id} for r in rows]
+        last = rows[-1] if rows else None
+        next_cursor = _encode_cursor(last.time, last.id) if more and last else None
+        return AlertPage(alerts, next_cursor)
+
+    def count_alerts(self) -> int:
+        with self.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(alerts_table)).scalar_one())
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """One transaction; database failures become one-line :class:`StoreError`s."""
         try:
-            return self.engine.begin()
+            with self.engine.begin() as conn:
+                yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"{self.location}: {truncate(exc, 120)}") from None
+            raise StoreError(
+                f"{self.location}: {truncate(getattr(exc, 'orig', exc), 160)}"
+            ) from None
 
 
 def _profile_row(profile: Profile) -> dict[str, Any]:

@@ -5,13 +5,15 @@ from typing import Any
 from fastapi import APIRouter
 
 from vigil import __version__
-from vigil.api.deps import AgentDep
+from vigil.api.deps import AgentDep, IncidentsDep
+from vigil.incidents import IncidentState
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(agent: AgentDep) -> dict[str, Any]:
+async def health(agent: AgentDep, incidents: IncidentsDep) -> dict[str, Any]:
+    active = (str(IncidentState.OPEN), str(IncidentState.ACKNOWLEDGED))
     return {
         "status": "ok" if agent.running else "starting",
         "version": __version__,
@@ -24,4 +26,7 @@ async def health(agent: AgentDep) -> dict[str, Any]:
         "alerts_emitted": agent.alerts_emitted,
         "events_failed": agent.events_failed,
         "response": agent.responder.metrics.to_json(),
+        "alerts_suppressed": agent.alerts_suppressed,
+        "incidents_active": len(incidents.list(states=active, limit=1000)),
+        "store": {"backend": agent.store.backend, "schema_version": agent.store.schema_version()},
     }
