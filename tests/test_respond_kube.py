@@ -16,6 +16,7 @@ from vigil.models import Alert, Severity, Workload, utcnow
 from vigil.respond.actions import ActionKit
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.kube_actions import QUARANTINE_LABEL, KubeActions, PodRef
+from vigil.respond.kube_owners import Controller, OwnerCache, Readiness
 from vigil.respond.responder import Responder
 
 NS = "shop"
@@ -263,3 +264,148 @@ async def test_through_the_responder_dry_run_rate_limit_and_cooldown(cluster) ->
     await responder.respond(system)
     assert system.actions[0].detail == "namespace kube-system is protected"
     assert [m for m, _, _ in writes(kmock)] == ["DELETE"]
+
+
+# -- the delete's hot path: what is remembered between alerts, and when it is not trusted ------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def requests(kmock: KubernetesEmulator) -> list[tuple[str, str]]:
+    return [(str(r.method.value), r.url.path) for r in kmock]
+
+
+POD_PATH = f"/api/v1/namespaces/{NS}/pods"
+RS_PATH = f"/apis/apps/v1/namespaces/{NS}/replicasets/web-7d9f"
+
+
+def cached_kube(client: AsyncClient, clock: Clock, min_healthy: int = 1) -> KubeActions:
+    owners = OwnerCache(max_age=2.0, clock=clock)
+    return KubeActions(client, min_healthy_replicas=min_healthy, owners=owners)
+
+
+@pytest.mark.asyncio
+async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock, ready=3)
+    clock = Clock()
+    kube = cached_kube(client, clock)
+    await kube.delete_pod(POD)  # cold: the pod, then its ReplicaSet
+    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)  # (a StatefulSet-like comeback)
+    clock.now += 1.0
+    await kube.delete_pod(POD)  # both known and fresh: the DELETE alone
+    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
+    clock.now += 1.5
+    await kube.delete_pod(POD)  # count older than max_age: read the ReplicaSet again, only it
+    assert requests(kmock) == [
+        ("GET", f"{POD_PATH}/{POD.name}"),
+        ("GET", RS_PATH),
+        ("DELETE", f"{POD_PATH}/{POD.name}"),
+        ("DELETE", f"{POD_PATH}/{POD.name}"),
+        ("GET", RS_PATH),
+        ("DELETE", f"{POD_PATH}/{POD.name}"),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_stale_count_is_read_again_and_its_news_is_honoured(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock, ready=3)
+    clock = Clock()
+    kube = cached_kube(client, clock, min_healthy=2)
+    await kube.delete_pod(POD)
+    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
+    replicaset = kmock.objects["apps/v1/replicasets", NS, "web-7d9f"].raw
+    kmock.objects["apps/v1/replicasets", NS, "web-7d9f"] = {
+        **replicaset,
+        "status": {"replicas": 3, "readyReplicas": 2},
+    }
+    clock.now += 2.0  # the snapshot (3 ready) is too old to trust
+    with pytest.raises(RuntimeActionError, match="Deployment web has 2 ready replica"):
+        await kube.delete_pod(POD)
+    assert [m for m, _ in requests(kmock)] == ["GET", "GET", "DELETE", "GET"]
+
+
+@pytest.mark.asyncio
+async def test_pods_deleted_since_the_read_count_as_gone(cluster) -> None:
+    """Two alerts on two pods of one ReplicaSet, before its status shows the first deletion."""
+    kmock, client = cluster
+    seed(kmock, ready=3)
+    other = PodRef(NS, "web-7d9f-fghij")
+    kmock.objects["v1/pods", NS, other.name] = pod(other.name)
+    kube = cached_kube(client, Clock(), min_healthy=2)
+    await kube.delete_pod(POD)  # 3 ready → 2 left: allowed
+    with pytest.raises(RuntimeActionError, match="Deployment web has 2 ready replica"):
+        await kube.delete_pod(other)  # the server still says 3; one of those is gone
+    assert writes(kmock) == [("DELETE", f"{POD_PATH}/{POD.name}", None)]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_read_refuses_the_delete(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock, ready=3)
+    clock = Clock()
+    kube = cached_kube(client, clock)
+    await kube.delete_pod(POD)
+    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
+    del kmock.objects["apps/v1/replicasets", NS, "web-7d9f"]
+    clock.now += 5.0  # stale, and the read that should refresh it fails
+    refused = "get replicaset web-7d9f: API server answered 404"
+    with pytest.raises(RuntimeActionError, match=refused):
+        await kube.delete_pod(POD)
+    assert [m for m, _, _ in writes(kmock)] == ["DELETE"]  # only the first one
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_api_with_a_stale_count_deletes_nothing(cluster) -> None:
+    kmock, client = cluster
+    seed(kmock, ready=3)
+    clock = Clock()
+    owners = OwnerCache(max_age=2.0, clock=clock)
+    await KubeActions(client, owners=owners).delete_pod(POD)  # warms the cache
+    clock.now += 5.0
+    async with KubernetesEmulator() as gone, Server(gone) as server:
+        url = str(server.url)
+    dead = AsyncClient(
+        KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "k", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "k", "context": {"cluster": "k", "user": "u"}}],
+                "current-context": "k",
+            }
+        )
+    )
+    try:
+        with pytest.raises(RuntimeActionError, match="get replicaset web-7d9f"):
+            await KubeActions(dead, owners=owners).delete_pod(POD)
+    finally:
+        await dead.close()
+
+
+@pytest.mark.asyncio
+async def test_guardrails_hold_with_a_warm_cache(cluster) -> None:
+    """A cached owner never bypasses protected namespaces or the bare-pod rule."""
+    kmock, client = cluster
+    kmock.objects["v1/pods", NS, "lonely"] = pod("lonely", owner=None)
+    clock = Clock()
+    kube = KubeActions(
+        client,
+        protected_namespaces=frozenset({"kube-system"}),
+        owners=OwnerCache(max_age=60.0, clock=clock),
+    )
+    system = PodRef("kube-system", "coredns-1")
+    kube.owners.remember_controller(system.namespace, system.name, Controller("ReplicaSet", "c"))
+    kube.owners.remember_readiness(
+        system.namespace, Controller("ReplicaSet", "c"), Readiness("Deployment", "c", 9, 9, 1000.0)
+    )
+    with pytest.raises(RuntimeActionError, match="namespace kube-system is protected"):
+        await kube.delete_pod(system)
+    for _ in range(2):  # a bare pod is read every time (never remembered) and never deleted
+        with pytest.raises(RuntimeActionError, match="no controller that would restart it"):
+            await kube.delete_pod(PodRef(NS, "lonely"))
+    assert requests(kmock) == [("GET", f"{POD_PATH}/lonely")] * 2

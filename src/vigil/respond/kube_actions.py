@@ -1,8 +1,9 @@
 """Kubernetes actions on the pod behind an alert, through an already-built lightkube AsyncClient.
 
 The pod is named by the CRI annotations the runtime put into the container's bundle
-(``io.kubernetes.pod.namespace`` / ``io.kubernetes.pod.name``). Every action re-reads what it
-needs from the API server (the pod, its owner), so decisions rest on the cluster's current state.
+(``io.kubernetes.pod.namespace`` / ``io.kubernetes.pod.name``). Actions read what they need
+from the API server, so decisions rest on the cluster's current state; only delete-pod, the one
+on the response's hot path, reuses a briefly-trusted ready count (:mod:`.kube_owners`).
 Guardrails that need the API live here: protected namespaces and the minimum number of ready
 replicas the owner must keep before one of its pods is deleted.
 """
@@ -27,6 +28,7 @@ from lightkube.types import PatchType
 
 from vigil.errors import RuntimeActionError, truncate
 from vigil.models import utcnow
+from vigil.respond.kube_owners import COUNTED, Controller, OwnerCache, Readiness
 
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
 POD_NAME = "io.kubernetes.pod.name"
@@ -61,10 +63,12 @@ class KubeActions:
         *,
         protected_namespaces: frozenset[str] = frozenset({"kube-system"}),
         min_healthy_replicas: int = 1,
+        owners: OwnerCache | None = None,
     ) -> None:
         self.client = client
         self.protected = protected_namespaces
         self.min_healthy = min_healthy_replicas
+        self.owners = owners or OwnerCache()
 
     def _check_namespace(self, pod: PodRef) -> None:
         if pod.namespace in self.protected:
@@ -95,69 +99,83 @@ class KubeActions:
         )
         return pod
 
-    async def owner(self, ref: PodRef) -> tuple[str, str, int | None, int]:
-        """The pod's top controller: (kind, name, ready replicas, desired replicas)."""
+    async def _controller(self, ref: PodRef) -> Controller:
+        """The pod's direct controller, read from the pod (and remembered: it does not change)."""
         pod = await self._pod(ref)
-        controller = (
+        owner = (
             next((o for o in (pod.metadata.ownerReferences or []) if o.controller), None)
             if pod.metadata
             else None
         )
-        if controller is None:
+        if owner is None:
             raise RuntimeActionError(f"pod {ref.name} has no controller that would restart it")
-        if controller.kind == "ReplicaSet":
-            rs: ReplicaSet = await self._call(
-                f"get replicaset {controller.name}",
-                self.client.get(ReplicaSet, controller.name, namespace=ref.namespace),
-            )
-            parent = (
-                next((o for o in (rs.metadata.ownerReferences or []) if o.controller), None)
-                if rs.metadata
-                else None
-            )
-            if parent is not None and parent.kind == "Deployment":
-                # The ReplicaSet holds the pods: its ready count is the one that matters, and
-                # one request fewer keeps the delete fast.
-                return (
-                    "Deployment",
-                    parent.name,
-                    rs.status.readyReplicas if rs.status else None,
-                    rs.spec.replicas if rs.spec and rs.spec.replicas is not None else 1,
-                )
-            return (
-                "ReplicaSet",
-                controller.name,
-                rs.status.readyReplicas if rs.status else None,
-                rs.spec.replicas if rs.spec and rs.spec.replicas is not None else 1,
-            )
-        if controller.kind == "StatefulSet":
-            sts: StatefulSet = await self._call(
-                f"get statefulset {controller.name}",
-                self.client.get(StatefulSet, controller.name, namespace=ref.namespace),
-            )
-            return (
-                "StatefulSet",
-                controller.name,
-                sts.status.readyReplicas if sts.status else None,
-                sts.spec.replicas if sts.spec and sts.spec.replicas is not None else 1,
-            )
-        return controller.kind, controller.name, None, 0
+        controller = Controller(owner.kind, owner.name)
+        self.owners.remember_controller(ref.namespace, ref.name, controller)
+        return controller
+
+    async def _readiness(self, namespace: str, controller: Controller) -> Readiness:
+        """The controller's ready and desired replicas, read now (and remembered briefly)."""
+        resource = ReplicaSet if controller.kind == "ReplicaSet" else StatefulSet
+        obj: ReplicaSet | StatefulSet = await self._call(
+            f"get {controller.kind.lower()} {controller.name}",
+            self.client.get(resource, controller.name, namespace=namespace),
+        )
+        parent = (
+            next((o for o in (obj.metadata.ownerReferences or []) if o.controller), None)
+            if obj.metadata
+            else None
+        )
+        # A Deployment's ReplicaSet holds the pods: its ready count is the one that matters.
+        of_deployment = parent is not None and parent.kind == "Deployment"
+        kind, name = (
+            ("Deployment", parent.name)
+            if parent is not None and of_deployment and controller.kind == "ReplicaSet"
+            else (controller.kind, controller.name)
+        )
+        state = Readiness(
+            kind,
+            name,
+            ready=(obj.status.readyReplicas or 0) if obj.status else 0,
+            desired=obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1,
+            read_at=self.owners.clock(),
+        )
+        self.owners.remember_readiness(namespace, controller, state)
+        return state
+
+    async def owner(self, ref: PodRef) -> tuple[str, str, int | None, int]:
+        """The pod's workload, read now: (kind, name, ready replicas, desired replicas)."""
+        controller = await self._controller(ref)
+        if controller.kind not in COUNTED:
+            return controller.kind, controller.name, None, 0
+        state = await self._readiness(ref.namespace, controller)
+        return state.workload_kind, state.workload_name, state.ready, state.desired
 
     # -- actions -------------------------------------------------------------------------------
     async def delete_pod(self, ref: PodRef) -> str:
-        """Delete the pod so its controller starts a clean one; keeps ``min_healthy`` ready."""
+        """Delete the pod so its controller starts a clean one; keeps ``min_healthy`` ready.
+
+        The hot path of the response: at most two reads before the DELETE (cold), one when the
+        pod's controller is known, none while the controller's ready count is fresh (see
+        :mod:`vigil.respond.kube_owners`). Any read that fails refuses the delete.
+        """
         self._check_namespace(ref)
-        kind, name, ready, _ = await self.owner(ref)
-        if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
-            ready = ready or 0
-            if ready - 1 < self.min_healthy:
+        controller = self.owners.controller(ref.namespace, ref.name) or await self._controller(ref)
+        kind, name = controller.kind, controller.name
+        if controller.kind in COUNTED:
+            state = self.owners.readiness(ref.namespace, controller) or await self._readiness(
+                ref.namespace, controller
+            )
+            kind, name = state.workload_kind, state.workload_name
+            left = state.ready_without(ref.name)
+            if left < self.min_healthy:
                 raise RuntimeActionError(
-                    f"{kind} {name} has {ready} ready replica(s); deleting one would leave fewer "
-                    f"than the {self.min_healthy} required"
+                    f"{kind} {name} has {left + 1} ready replica(s); deleting one would leave "
+                    f"fewer than the {self.min_healthy} required"
                 )
         await self._call(
             f"delete pod {ref.name}", self.client.delete(Pod, ref.name, namespace=ref.namespace)
         )
+        self.owners.deleted(ref.namespace, controller, ref.name)
         return f"deleted pod {ref.namespace}/{ref.name} ({kind} {name} restarts it clean)"
 
     async def isolate_pod(self, ref: PodRef, alert_id: str) -> str:
