@@ -17,5 +17,8 @@ def test_response_benchmark_runs(tmp_path: Path, capsys, monkeypatch) -> None:
     out = tmp_path / "r.json"
     assert bench.main(["--only", "delete", "--runs", "3", "--json", str(out)]) == 0
     result = json.loads(out.read_text())["delete_pod"]
-    assert result["n"] == 3 and result["p50_ms"] > 0
-    assert "pod-delete request sent after the event" in capsys.readouterr().out
+    assert [result[p]["gets_before_delete"] for p in ("cold", "owner_known", "warm")] == [2, 1, 0]
+    for path in ("cold", "owner_known", "warm"):
+        sent, received = result[path]["request_sent"], result[path]["response_received"]
+        assert sent["n"] == 3 and 0 < sent["p50_ms"] < received["p50_ms"]
+    assert "pod-delete request sent after the event, warm" in capsys.readouterr().out
