@@ -400,6 +400,7 @@ async def bench_delete(runs: int) -> dict[str, Any]:
         http.event_hooks = {"request": [clock.on_request], "response": [clock.on_response]}
         try:
             round_trips = []
+            await client.get(Pod, "probe", namespace=ns)  # unmeasured: opens the connection
             for _ in range(runs):  # what one bare GET costs against this mock, on this machine
                 server.forget_requests()
                 started = time.monotonic_ns()
