@@ -18,7 +18,7 @@ from typing import Any
 
 from vigil.errors import truncate
 from vigil.identity.cgroups import CONTAINER_ID_RE
-from vigil.identity.runtime import MAX_CONFIG_BYTES, StateError, read_json
+from vigil.identity.runtime import MAX_CONFIG_BYTES, StateError, read_json, read_json_list
 
 DEFAULT_DOCKER_ROOT = "/var/lib/docker"
 DEFAULT_PODMAN_DB = "/var/lib/containers/storage/db.sql"
@@ -148,23 +148,6 @@ class EngineStores:
         if runtime == "podman" or annotations.get("io.container.manager") == "libpod":
             return self.podman.read(container_id)
         return None
-
-
-def read_json_list(path: str, limit: int) -> list[Any]:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except OSError as exc:
-        raise StateError(f"{path}: {exc.strerror}") from exc
-    if len(raw) > limit:
-        raise StateError(f"{path}: larger than {limit} bytes")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateError(f"{path}: not valid JSON ({truncate(exc, 80)})") from exc
-    if not isinstance(data, list):
-        raise StateError(f"{path}: expected a JSON list")
-    return data
 
 
 def _str_map(value: object) -> dict[str, str]:

@@ -208,6 +208,21 @@ def read_annotations(state: RuntimeState) -> dict[str, str]:
 
 
 def read_json(path: str, limit: int) -> dict[str, Any]:
+    """A JSON object from a file of at most ``limit`` bytes; StateError names what is wrong."""
+    data = read_json_value(path, limit)
+    if not isinstance(data, dict):
+        raise StateError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_json_list(path: str, limit: int) -> list[Any]:
+    data = read_json_value(path, limit)
+    if not isinstance(data, list):
+        raise StateError(f"{path}: expected a JSON list")
+    return data
+
+
+def read_json_value(path: str, limit: int) -> Any:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(limit + 1)
@@ -221,8 +236,6 @@ def read_json(path: str, limit: int) -> dict[str, Any]:
         line = getattr(exc, "lineno", None)
         where = f"{path}:{line}" if line else path
         raise StateError(f"{where}: not valid JSON ({truncate(exc, 80)})") from exc
-    if not isinstance(data, dict):
-        raise StateError(f"{path}: expected a JSON object")
     return data
 
 
