@@ -37,6 +37,8 @@ class EventType(StrEnum):
     MEMFD_CREATE = "memfd_create"
     BPF = "bpf"
     MODULE_LOAD = "module_load"
+    # the sensor itself: events were lost (kernel ring buffer or user-space queue full)
+    SENSOR_LOSS = "sensor_loss"
 
 
 class Severity(StrEnum):
