@@ -39,6 +39,12 @@ class Attributor(Protocol):
     def resolve(self, cgroup_id: int, pid: int) -> ResolvedIdentity: ...
 
 
+class ProfileFilter(Protocol):
+    """Pushes locked profiles into the sensor's kernel filter (vigil.sensor.kernel_filter)."""
+
+    def sync(self, profiles: Sequence[Profile]) -> None: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -51,6 +57,7 @@ class Agent:
         outputs: Sequence[Output],
         detectors: Sequence[Detector] = (),
         alert_hooks: Sequence[Callable[[Alert], None]] = (),
+        profile_filter: ProfileFilter | None = None,
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -62,6 +69,8 @@ class Agent:
         self.detectors: list[Detector] = [profiles, *detectors]
         #: called with every recorded alert (e.g. to group alerts into incidents)
         self.alert_hooks = list(alert_hooks)
+        #: locked profiles are enforced in the kernel through this, when the sensor can
+        self.profile_filter = profile_filter
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -154,6 +163,7 @@ class Agent:
             await asyncio.sleep(FLUSH_INTERVAL)
             for profile in self.profiles.tick():
                 log.info("profile %s locked after its learning period", profile.key)
+            self.sync_filter()
             self.flush()
 
     def flush(self) -> None:
@@ -168,8 +178,18 @@ class Agent:
             locked = self.profiles.lock_all()
         else:
             locked = self.profiles.lock([p.key for p in self.profiles.select(selector)])
+        self.sync_filter()
         self.flush()
         return locked
+
+    def sync_filter(self) -> None:
+        """Make the kernel filter match the locked profiles (cheap when nothing changed)."""
+        if self.profile_filter is None:
+            return
+        try:
+            self.profile_filter.sync(self.profiles.all())
+        except Exception as exc:  # the filter only saves work; detection goes on without it
+            log.error("could not update the kernel filter: %s", truncate(exc, 160))
 
     def sensor_stats(self) -> SensorStats:
         return self.sensor.stats()

@@ -23,6 +23,8 @@ from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
 from vigil.respond.responder import ContainerLookup, Responder
 from vigil.sensor import Sensor
+from vigil.sensor.kernel_filter import ContainerLike, FilterSync, KernelFilter
+from vigil.sensor.loss import LossDetector
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ class RunOptions:
 class IdentityService(Attributor, ContainerLookup, Protocol):
     """Attributes events and finds containers again for response (IdentityResolver)."""
 
+    def containers(self) -> Sequence[ContainerLike]: ...
+
 
 def require_root() -> None:
     if os.geteuid() != 0:
@@ -50,12 +54,20 @@ def require_root() -> None:
 
 def ebpf_sensor(options: RunOptions) -> Sensor:
     from vigil.sensor.ebpf import EbpfSensor  # libbpf is only needed for the real sensor
+    from vigil.sensor.fallback import FallbackSensor
+    from vigil.sensor.proc_connector import ProcConnectorSensor
+    from vigil.sensor.watch import WatchedPaths
 
-    return EbpfSensor(
+    cfg = options.config
+    sensor = EbpfSensor(
         cache_dir=options.data_dir / "bpf",
-        btf_path=options.config.btf_path,
-        ringbuf_bytes=options.config.ringbuf_bytes,
+        btf_path=cfg.btf_path,
+        ringbuf_bytes=cfg.ringbuf_bytes,
+        watch=WatchedPaths.configured(cfg.watch_read, cfg.watch_write),
     )
+    if cfg.sensor_fallback == "proc-connector":
+        return FallbackSensor(sensor, ProcConnectorSensor)
+    return sensor
 
 
 def build_agent(
@@ -70,6 +82,9 @@ def build_agent(
         learning_period=options.config.learning_period, profiles=store.load_profiles()
     )
     outputs = open_outputs([*options.config.outputs, *options.outputs])
+    kernel_filter = (
+        FilterSync(sensor, identity.containers) if isinstance(sensor, KernelFilter) else None
+    )
     return Agent(
         sensor=sensor,
         identity=identity,
@@ -77,6 +92,8 @@ def build_agent(
         responder=Responder(options.config.playbooks, identity),
         store=store,
         outputs=outputs,
+        detectors=[LossDetector()],
+        profile_filter=kernel_filter,
     )
 
 

@@ -49,6 +49,11 @@ class AgentConfig:
     playbooks: tuple[Playbook, ...] = ()
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
     ringbuf_bytes: int = 8 << 20
+    #: "proc-connector": when eBPF cannot load, watch exec/exit over netlink instead
+    sensor_fallback: str | None = None
+    #: path prefixes the kernel reports opens for read of / writes below (None: the defaults)
+    watch_read: tuple[str, ...] | None = None
+    watch_write: tuple[str, ...] | None = None
     source: str | None = field(default=None, compare=False)
 
 
@@ -221,10 +226,20 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
                 errors.add(node, "sensor.ringbuf_bytes must be a power of two ≥ 4096")
             else:
                 values["ringbuf_bytes"] = size
+        elif key == "fallback":
+            fallback = _scalar(node)
+            if fallback not in SENSOR_FALLBACKS:
+                errors.add(
+                    node, f"sensor.fallback must be one of {', '.join(map(str, SENSOR_FALLBACKS))}"
+                )
+            else:
+                values["sensor_fallback"] = fallback
+        elif key == "watch":
+            values.update(_watch_section(node, errors))
 
     section("api", ("listen",), api)
     section("profiles", ("learning_period",), profiles)
-    section("sensor", ("btf", "ringbuf_bytes"), sensor)
+    section("sensor", ("btf", "ringbuf_bytes", "fallback", "watch"), sensor)
     if "outputs" in top:
         outputs = _str_list(top["outputs"], "outputs", errors)
         for spec in outputs:
@@ -242,6 +257,27 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     if errors.errors:
         raise ConfigError("\n".join(errors.errors))
     return AgentConfig(**values)
+
+
+SENSOR_FALLBACKS = (None, "proc-connector")
+
+
+def _watch_section(node: yaml.Node, errors: _Collector) -> dict[str, tuple[str, ...]]:
+    """``sensor.watch: {read: [...], write: [...]}``: the path prefixes the kernel reports."""
+    from vigil.sensor.watch import WatchedPaths
+
+    fields = _mapping(node, "sensor.watch", errors) or {}
+    _unknown_keys(fields, ("read", "write"), "sensor.watch.", errors)
+    found: dict[str, tuple[str, ...]] = {}
+    for key in ("read", "write"):
+        if key in fields:
+            found[f"watch_{key}"] = tuple(_str_list(fields[key], f"sensor.watch.{key}", errors))
+    problem = WatchedPaths.check(
+        found.get("watch_read", ()), found.get("watch_write", ())
+    )
+    if problem:
+        errors.add(node, f"sensor.watch: {problem}")
+    return found
 
 
 def load_config(path: Path) -> AgentConfig:

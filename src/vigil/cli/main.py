@@ -13,6 +13,7 @@ import typer
 from vigil import __version__
 from vigil.cli.common import fail, out
 from vigil.cli.profiles import profiles_app
+from vigil.cli.record import record, replay
 from vigil.config import DEFAULT_DATA_DIR, DEFAULT_LISTEN, AgentConfig, load_config
 from vigil.errors import VigilError
 
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 # One sub-app per topic, each in its own module.
 app.add_typer(profiles_app, name="profiles")
+app.command()(record)
+app.command()(replay)
 
 
 def setup_logging(verbose: bool) -> None:

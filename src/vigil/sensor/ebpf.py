@@ -39,7 +39,7 @@ from vigil.sensor.kernel_filter import FILTER_ALL, dest_key, exec_key
 from vigil.sensor.layers import WritableLayers
 from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
-from vigil.sensor.process_tree import ProcessTree
+from vigil.sensor.process_tree import ProcessTree, cgroup2_root
 from vigil.sensor.watch import DEFAULT_WATCH, WatchedPaths
 
 log = logging.getLogger("vigil.sensor.ebpf")
@@ -111,7 +111,7 @@ class EbpfSensor:
         self._queue: asyncio.Queue[Event | None] | None = None
         self._clock = WallClock.now()
         self._boot_wall_ns = 0
-        self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=_cgroup2_root())
+        self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
         self._layers = WritableLayers(proc_root)
         self._losses = LossTracker()
         self._pending_losses: list[Event] = []
@@ -436,14 +436,3 @@ class EbpfSensor:
             self._queue.put_nowait(None)  # ends events(); the spare slot guarantees room
         self._closed = True
 
-
-def _cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
-    try:
-        lines = mounts.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 3 and fields[2] == "cgroup2":
-            return Path(fields[1])
-    return None

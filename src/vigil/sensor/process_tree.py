@@ -97,7 +97,7 @@ class ProcessTree:
             self._store(Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id))
             return self._with_lineage(event, inherited)
         node = self._node(p.pid, p.start_ns)
-        if node is not None and node.ppid != p.ppid:
+        if node is not None and p.ppid and node.ppid != p.ppid:
             node.ppid = p.ppid  # re-parented to a subreaper
         enriched = self._with_lineage(event, node.program if node else None)
         if event.type is EventType.EXIT:
@@ -163,7 +163,7 @@ class ProcessTree:
 
     def _from_proc(self, pid: int, start_ns: int | None) -> Node | None:
         base = self.proc_root / str(pid)
-        stat = _stat_fields(base)
+        stat = stat_fields(base)
         if stat is None or (start_ns is not None and stat[1] != start_ns // NSEC_PER_TICK):
             return None
         try:
@@ -172,18 +172,19 @@ class ProcessTree:
             exe_raw = os.fsencode(os.readlink(base / "exe"))[:EXE_MAX]
         except OSError:  # gone, or a kernel thread without exe
             exe_raw, raw_args = b"", b""
-        again = _stat_fields(base)
+        again = stat_fields(base)
         if again is None or again[1] != stat[1]:  # the pid was recycled while we read
             return None
         cmdline, args_escaped = argv_text(raw_args[:ARGS_MAX])
         exe, exe_escaped = safe_text(exe_raw)
         program = Program(exe, cmdline, len(raw_args) > ARGS_MAX or args_escaped or exe_escaped)
         started = start_ns if start_ns is not None else stat[1] * NSEC_PER_TICK
-        cgroup_id = self._cgroup_of(base)
+        cgroup_id = self.cgroup_id_of(base)
         self._note_cgroup(cgroup_id, started)
         return Node(pid, started, stat[0], program, cgroup_id)
 
-    def _cgroup_of(self, base: Path) -> int:
+    def cgroup_id_of(self, base: Path) -> int:
+        """The cgroup2 id of the process at ``base`` (a /proc/<pid> dir); 0 when unknown."""
         if self.cgroup2_root is None:
             return 0
         try:
@@ -205,7 +206,7 @@ class ProcessTree:
         return 0
 
 
-def _stat_fields(base: Path) -> tuple[int, int] | None:
+def stat_fields(base: Path) -> tuple[int, int] | None:
     """(ppid, starttime in clock ticks) from ``base/stat``."""
     try:
         stat = (base / "stat").read_bytes()
@@ -215,3 +216,16 @@ def _stat_fields(base: Path) -> tuple[int, int] | None:
     if len(fields) <= STARTTIME_INDEX:
         return None
     return int(fields[PPID_INDEX]), int(fields[STARTTIME_INDEX])
+
+
+def cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
+    """Where cgroup2 is mounted (``/sys/fs/cgroup`` or, on hybrid hosts, its ``unified``)."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "cgroup2":
+            return Path(fields[1])
+    return None

@@ -48,21 +48,31 @@ class WatchedPaths:
     write: tuple[str, ...] = DEFAULT_WRITE
 
     def __post_init__(self) -> None:
-        problem = self.problem()
+        problem = self.check(self.read, self.write)
         if problem:
             raise ConfigError(problem)
 
-    def problem(self) -> str | None:
-        if len(self.read) + len(self.write) > MAX_PREFIXES:
-            return (
-                f"at most {MAX_PREFIXES} watched path prefixes (read + write) fit the kernel table"
-            )
-        for path in (*self.read, *self.write):
+    @staticmethod
+    def check(read: tuple[str, ...], write: tuple[str, ...]) -> str | None:
+        """Why these prefixes do not fit the kernel's table, or None."""
+        if len(read) + len(write) > MAX_PREFIXES:
+            return f"at most {MAX_PREFIXES} path prefixes (read + write) fit the kernel table"
+        for path in (*read, *write):
             if not path.startswith("/"):
                 return f"watched path {path[:60]!r} must be absolute"
             if len(os.fsencode(path)) > MAX_PREFIX_BYTES:
                 return f"watched path {path[:60]!r} is longer than {MAX_PREFIX_BYTES} bytes"
         return None
+
+    @classmethod
+    def configured(
+        cls, read: tuple[str, ...] | None, write: tuple[str, ...] | None
+    ) -> WatchedPaths:
+        """The configured prefixes; a side left out keeps its defaults."""
+        return cls(
+            read=DEFAULT_READ if read is None else read,
+            write=DEFAULT_WRITE if write is None else write,
+        )
 
     def entries(self) -> list[tuple[int, str]]:
         return [(PREFIX_READ, p) for p in self.read] + [(PREFIX_WRITE, p) for p in self.write]

@@ -126,6 +126,15 @@ struct {
 	__type(value, struct pending_connect);
 } pending_connects SEC(".maps");
 
+/* UDP sockets connected to port 53, by (tgid << 32 | fd): their write()s are DNS queries. Only
+ * these writes are looked at, so write() costs everyone else one hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} dns_sockets SEC(".maps");
+
 static const __u32 ZERO = 0;
 
 /* -- bookkeeping -------------------------------------------------------------------------------- */
@@ -531,6 +540,12 @@ int vigil_conn_req(struct trace_event_raw_sys_enter *ctx)
 			return 0;
 		}
 	}
+	if (pending.protocol == VIGIL_PROTO_UDP && pending.port == DNS_PORT) {
+		__u64 key = (tid & 0xffffffff00000000ULL) | (__u32)ctx->args[0];
+		__u8 yes = 1;
+
+		bpf_map_update_elem(&dns_sockets, &key, &yes, BPF_ANY);
+	}
 	if (bpf_map_update_elem(&pending_connects, &tid, &pending, BPF_ANY) != 0)
 		count_lost(VIGIL_EVENT_CONNECT);
 	return 0;
@@ -698,6 +713,16 @@ int vigil_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	return maybe_dns((int)ctx->args[0], (const void *)ctx->args[4], (int)ctx->args[5],
 			 (const void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_write")
+int vigil_write(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 key = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)ctx->args[0];
+
+	if (!bpf_map_lookup_elem(&dns_sockets, &key))
+		return 0;
+	return maybe_dns((int)ctx->args[0], NULL, 0, (const void *)ctx->args[1], ctx->args[2]);
 }
 
 static __always_inline int dns_from_msghdr(int fd, struct user_msghdr *umsg)
