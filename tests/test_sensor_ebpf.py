@@ -38,7 +38,14 @@ E2E_MARKS = (
     pytest.mark.skipif(bool(MISSING), reason=f"missing tools: {', '.join(MISSING)}"),
     pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
 )
-PROGRAMS = {"vigil_exec", "vigil_conn_req", "vigil_conn_ret"}
+#: every program of vigil.bpf.c this kernel has tracepoints for (no module loading here)
+PROGRAMS = {
+    name.split("(", 1)[1].split(",", 1)[0].split(")", 1)[0]
+    for name in (Path(__file__).parent.parent / "src/vigil/sensor/bpf/vigil.bpf.c")
+    .read_text()
+    .split("\nint ")[1:]
+    if "(" in name
+} - {"vigil_init_module", "vigil_finit_module"}
 
 
 # -- fixtures ------------------------------------------------------------------------------------

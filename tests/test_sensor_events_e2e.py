@@ -402,4 +402,3 @@ def test_overflowing_ring_buffer_is_reported_per_container(tmp_path: Path) -> No
     finding = LossDetector().observe(replace(losses[0], container=who.container))[0]
     assert finding.rule == LOSS_RULE
     assert container.id in finding.message and "unmonitored from" in finding.message
-
