@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -331,7 +330,10 @@ def test_every_event_carries_identity_and_time(run: Run) -> None:
 def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
     with _tcp_server() as port, _container(tmp_path, prepare=False) as container:
         cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
-        script = f"for i in 1 2 3 4 5; do /bin/true; echo x | nc 127.0.0.1 {port}; done; /bin/cat /etc/hostname"
+        script = (
+            f"for i in 1 2 3 4 5; do /bin/true; echo x | nc 127.0.0.1 {port}; done; "
+            "/bin/cat /etc/hostname"
+        )
 
         def count(events: list[Event]) -> dict[str, int]:
             return {

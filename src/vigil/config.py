@@ -272,9 +272,7 @@ def _watch_section(node: yaml.Node, errors: _Collector) -> dict[str, tuple[str, 
     for key in ("read", "write"):
         if key in fields:
             found[f"watch_{key}"] = tuple(_str_list(fields[key], f"sensor.watch.{key}", errors))
-    problem = WatchedPaths.check(
-        found.get("watch_read", ()), found.get("watch_write", ())
-    )
+    problem = WatchedPaths.check(found.get("watch_read", ()), found.get("watch_write", ()))
     if problem:
         errors.add(node, f"sensor.watch: {problem}")
     return found

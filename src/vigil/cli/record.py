@@ -99,9 +99,9 @@ def record(
     count: Annotated[
         int | None, typer.Option(help="Stop after this many events.", show_default=False)
     ] = None,
-    data_dir: Annotated[
-        Path, typer.Option(help="Where the compiled BPF is cached.")
-    ] = Path("/var/lib/vigil"),
+    data_dir: Annotated[Path, typer.Option(help="Where the compiled BPF is cached.")] = Path(
+        "/var/lib/vigil"
+    ),
     config: Annotated[
         Path | None, typer.Option(help="YAML configuration (its sensor section).")
     ] = None,

@@ -67,7 +67,7 @@ def _time(value: Any) -> datetime:
     head, dot, rest = text.partition(".")
     if dot:  # Python takes at most 6 fractional digits; Falco writes 9
         digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -304,9 +304,7 @@ class JsonStreamSensor:
 
     async def events(self) -> AsyncIterator[Event]:
         stream = (
-            sys.stdin.buffer
-            if self.path == "-"
-            else Path(self.path).open("rb")  # noqa: SIM115 - closed below
+            sys.stdin.buffer if self.path == "-" else Path(self.path).open("rb")  # noqa: SIM115 - closed below
         )
         try:
             number = 0

@@ -362,7 +362,7 @@ def exec_event(record: ExecRecord, clock: WallClock) -> Event:
     )
     if not record.file_complete:
         opened = ""
-    cwd, cwd_escaped = safe_text(os_bytes(walked_path(record.cwd))) if record.cwd else ("", False)
+    cwd, _ = safe_text(os_bytes(walked_path(record.cwd))) if record.cwd else ("", False)
     cmdline, args_escaped = argv_text(record.args)
     truncated = bool(record.flags & (EXEC_ARGS_TRUNCATED | EXEC_EXE_TRUNCATED))
     exe = program_path(given, opened)
@@ -375,7 +375,7 @@ def exec_event(record: ExecRecord, clock: WallClock) -> Event:
             exe=exe,
             cmdline=cmdline,
             cmdline_truncated=truncated or exe_escaped or args_escaped or file_escaped,
-            cwd=cwd if not cwd_escaped else cwd,
+            cwd=cwd,
             exe_from_memfd=opened.startswith("/memfd:"),
             exe_from_dev_shm=opened.startswith("/dev/shm/") or given.startswith("/dev/shm/"),
         ),
@@ -430,10 +430,10 @@ def _syscall_text(raw: bytes, truncated: bool) -> tuple[str, bool]:
     return text, escaped or truncated
 
 
-def syscall_event(record: SyscallRecord, clock: WallClock) -> Event:
+def syscall_event(record: SyscallRecord, clock: WallClock) -> Event:  # noqa: PLR0911 - a dispatch
     header = record.header
     kind = KINDS[header.type]
-    a0, a1, a2, a3 = record.args
+    a0, a1, _, _ = record.args
     s0, t0 = _syscall_text(record.strings[0], bool(record.flags & STR0_TRUNCATED))
     s1, t1 = _syscall_text(record.strings[1], bool(record.flags & STR1_TRUNCATED))
     s2, _ = _syscall_text(record.strings[2], bool(record.flags & STR2_TRUNCATED))
@@ -491,7 +491,7 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _syscall_info(
+def _syscall_info(  # noqa: PLR0911 - one return per syscall, a dispatch
     kind: EventType, args: tuple[int, int, int, int], strings: tuple[str, str, str]
 ) -> SyscallInfo:
     a0, a1, a2, a3 = args

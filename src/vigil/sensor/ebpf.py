@@ -435,4 +435,3 @@ class EbpfSensor:
         if self._queue is not None and not self._closed:
             self._queue.put_nowait(None)  # ends events(); the spare slot guarantees room
         self._closed = True
-

@@ -9,6 +9,7 @@ kernel cannot filter anything. The agent says so in one warning when it falls ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -113,10 +114,8 @@ class ProcConnectorSensor:
     ) -> None:
         if self._socket is not None and self._loop is not None:
             self._loop.remove_reader(self._socket.fileno())
-            try:
+            with contextlib.suppress(OSError):
                 self._socket.send(listen_message(PROC_CN_MCAST_IGNORE))
-            except OSError:
-                pass
             self._socket.close()
             self._socket = None
         if self._queue is not None:
@@ -194,10 +193,8 @@ class ProcConnectorSensor:
                 cmdline = raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
             except OSError:
                 pass
-        try:
+        with contextlib.suppress(OSError):
             uid = os.stat(base).st_uid
-        except OSError:
-            pass
         # proc events carry CLOCK_MONOTONIC timestamps, like the eBPF sensor's
         return Event(
             type=kind,
