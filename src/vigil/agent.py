@@ -14,7 +14,7 @@ from typing import Protocol
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
-from vigil.models import Alert, ContainerInfo, Event, Workload, utcnow
+from vigil.models import Alert, ContainerInfo, Event, EventType, Workload, utcnow
 from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
@@ -121,6 +121,13 @@ class Agent:
         """Attribute, detect, respond and record one event; returns the alerts it raised."""
         if event.container is None:
             who = self.identity.resolve(event.cgroup_id, event.process.pid)
+            forget = getattr(self.identity, "forget", None)
+            if who.container.is_host and event.type is EventType.EXEC and forget is not None:
+                # A new container's runtime setup (mounts, forks) happens in its cgroup before
+                # its state is written, and the "not a container yet" answer is cached for a
+                # while; its first program's exec must not inherit that answer.
+                forget(event.cgroup_id)
+                who = self.identity.resolve(event.cgroup_id, event.process.pid)
             event = replace(event, container=who.container, workload=who.workload)
         alerts = [
             self._alert(finding)
