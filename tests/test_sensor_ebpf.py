@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,7 +28,7 @@ from vigil.errors import ConfigError, PrivilegeError, SensorError
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType
 from vigil.sensor import SensorStats
-from vigil.sensor.decode import EVENT_EXEC, EXEC_SIZE
+from vigil.sensor.decode import EVENT_EXEC, EXEC_ARGS_OFFSET
 from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
 from vigil.sensor.mounts import mounted
 
@@ -39,13 +40,12 @@ E2E_MARKS = (
     pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
 )
 #: every program of vigil.bpf.c this kernel has tracepoints for (no module loading here)
-PROGRAMS = {
-    name.split("(", 1)[1].split(",", 1)[0].split(")", 1)[0]
-    for name in (Path(__file__).parent.parent / "src/vigil/sensor/bpf/vigil.bpf.c")
-    .read_text()
-    .split("\nint ")[1:]
-    if "(" in name
-} - {"vigil_init_module", "vigil_finit_module"}
+PROGRAMS = set(
+    re.findall(
+        r'SEC\("[^"]+"\)\s*int (?:BPF_PROG\()?(\w+)',
+        (Path(__file__).parent.parent / "src/vigil/sensor/bpf/vigil.bpf.c").read_text(),
+    )
+) - {"vigil_init_module", "vigil_finit_module"}
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ def test_a_full_queue_counts_user_losses_without_blocking(bpf_cache: Path) -> No
 def test_malformed_records_are_counted_and_skipped(tmp_path: Path) -> None:
     sensor = EbpfSensor(cache_dir=tmp_path)
     sensor._on_record(b"\x01\x00")
-    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_SIZE - 4 - 1))
+    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_ARGS_OFFSET - 4 - 1))
     stats = sensor.stats()
     assert stats.malformed == 2
     assert stats.received == 2

@@ -278,6 +278,7 @@ class EbpfSensor:
                 if name in REQUIRED_PROGRAMS:
                     raise
                 self._skipped.append(name)
+                del self._program_fds[name]  # loaded but idle: not one of ours to report
         if not self._links:
             raise SensorError(f"{object_path} holds no BPF program")
         self._sample_callback = bpf.make_sample_callback(self._on_record)
