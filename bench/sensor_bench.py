@@ -246,13 +246,8 @@ def bench_burst(scale: float) -> None:
         for _ in range(n):
             os.close(os.open("/etc/shadow", os.O_RDONLY))
         burst_s = time.perf_counter() - start
+        time.sleep(10)  # let the agent drain (the host goes on producing events meanwhile)
         after = health(port)["sensor_stats"]
-        while True:  # let the agent drain: until nothing more arrives
-            time.sleep(3)
-            again = health(port)["sensor_stats"]
-            if again["received"] == after["received"]:
-                break
-            after = again
     lost = (after["lost_kernel"] - before["lost_kernel"]) + (
         after["lost_user"] - before["lost_user"]
     )

@@ -404,3 +404,37 @@ def test_overflowing_ring_buffer_is_reported_per_container(tmp_path: Path) -> No
     finding = LossDetector().observe(replace(losses[0], container=who.container))[0]
     assert finding.rule == LOSS_RULE
     assert container.id in finding.message and "unmonitored from" in finding.message
+
+
+# -- backpressure ------------------------------------------------------------------------------
+def test_a_full_queue_leaves_records_in_the_ring_buffer_instead_of_dropping(
+    tmp_path: Path,
+) -> None:
+    marker = f"/etc/vigil-backpressure-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> tuple[int, int, int]:
+        watch = WatchedPaths(read=("/etc/vigil-backpressure-",))
+        async with EbpfSensor(cache_dir=tmp_path / "bpf", queue_size=8, watch=watch) as sensor:
+            # 300 watched opens while nobody reads: the 8-slot queue fills, the ring holds the rest
+            await asyncio.to_thread(
+                subprocess.run,
+                ["sh", "-c", f"for i in $(seq 300); do cat {marker} 2>/dev/null; done"],
+                check=False,
+            )
+            seen = 0
+
+            async def read() -> None:
+                nonlocal seen
+                async for event in sensor.events():
+                    if event.file is not None and event.file.path == marker:
+                        seen += 1
+                        if seen == 300:
+                            return
+
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(read(), 30)
+            stats = sensor.stats()
+            return seen, stats.lost_user, stats.lost_kernel
+
+    seen, lost_user, lost_kernel = asyncio.run(main())
+    assert (seen, lost_user, lost_kernel) == (300, 0, 0)

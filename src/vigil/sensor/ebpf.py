@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import struct
@@ -119,6 +120,9 @@ class EbpfSensor:
         self._map_fds: dict[str, int] = {}
         self._allowed: dict[int, tuple[list[bytes], list[bytes]]] = {}
         self._skipped: list[str] = []
+        self._held: Event | None = None
+        self._paused = False
+        self._final = False
         self._received = 0
         self._lost_user = 0
         self._malformed = 0
@@ -168,6 +172,7 @@ class EbpfSensor:
             if event is None:
                 queue.put_nowait(None)  # let any other reader end too
                 return
+            self._maybe_resume()
             yield event
             while self._pending_losses:  # loss reports that found the queue full
                 yield self._pending_losses.pop(0)
@@ -303,15 +308,50 @@ class EbpfSensor:
         )
         self._loop.add_reader(self._reader_fd, self._drain)
 
-    def _drain(self) -> None:
-        """Read every record waiting in the ring buffer (each one goes through _on_record)."""
+    def _drain(self, final: bool = False) -> None:
+        """Read the records waiting in the ring buffer (each one goes through _on_record).
+
+        Backpressure: when the queue is full, reading stops and the records wait in the kernel's
+        ring buffer (which is sized for bursts) until the consumer has caught up, rather than
+        being dropped in user space. Only a full ring buffer loses events.
+        """
         if self._ringbuf is None:
             return
+        self._final = final
+        if self._held is not None and not self._queue_full():
+            assert self._queue is not None
+            self._queue.put_nowait(self._held)
+            self._held = None
+        if self._held is not None:
+            if not final:
+                return
+            self._lost_user += 1  # closing with a full queue: counted, as every loss is
+            self._held = None
         rc = bpf.lib().ring_buffer__consume(self._ringbuf)
-        if rc < 0:
+        if rc == -errno.EAGAIN and not final:
+            self._pause()
+        elif rc < 0:
             log.warning("reading the ring buffer failed: %s", os.strerror(-rc))
 
-    def _on_record(self, data: bytes) -> None:
+    def _queue_full(self) -> bool:
+        return self._queue is None or self._queue.qsize() >= self.queue_size
+
+    def _pause(self) -> None:
+        if not self._paused and self._reader_fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._reader_fd)
+            self._paused = True
+
+    def _maybe_resume(self) -> None:
+        if not self._paused or self._queue is None:
+            return
+        if self._queue.qsize() > self.queue_size // 2:
+            return
+        self._paused = False
+        if self._reader_fd is not None and self._loop is not None:
+            self._loop.add_reader(self._reader_fd, self._drain)
+            self._loop.call_soon(self._drain)
+
+    def _on_record(self, data: bytes) -> int:
         # Runs inside ring_buffer__consume on the loop's thread: never block, never raise.
         self._received += 1
         try:
@@ -319,17 +359,21 @@ class EbpfSensor:
         except MalformedRecord as exc:
             self._malformed += 1
             log.debug("skipping malformed record: %s", exc)
-            return
+            return 0
         except Exception:  # a decoder bug must not stop the sensor: count it like bad input
             self._malformed += 1
             log.exception("decoding a record failed")
-            return
+            return 0
         queue = self._queue
-        if queue is None or queue.qsize() >= self.queue_size:
+        if queue is not None and self._queue_full() and not self._final and self._held is None:
+            self._held = event  # consumed from the ring: kept until the queue has room
+            return -errno.EAGAIN
+        if queue is None or self._queue_full():
             self._lost_user += 1
             self._losses.add(event.cgroup_id, str(event.type), 1, event.ktime_ns, event.ktime_ns)
-            return
+            return 0
         queue.put_nowait(event)
+        return 0
 
     def _decode(self, data: bytes) -> Event:
         record = parse_record(data)
@@ -414,7 +458,8 @@ class EbpfSensor:
         self._links.clear()
         self._program_fds.clear()
         if self._ringbuf is not None:
-            self._drain()  # deliver what the programs wrote before they were detached
+            self._paused = False
+            self._drain(final=True)  # deliver what the programs wrote before they were detached
             bpf.lib().ring_buffer__free(self._ringbuf)
             self._ringbuf = None
         if self._lost_fd is not None:

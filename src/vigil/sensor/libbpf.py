@@ -209,7 +209,7 @@ def percpu_u64_sum(map_fd: int, key: int) -> int:
     return sum(values)
 
 
-SampleHandler = Callable[[bytes], None]
+SampleHandler = Callable[[bytes], int | None]
 
 
 def make_sample_callback(handler: SampleHandler) -> object:
@@ -220,7 +220,8 @@ def make_sample_callback(handler: SampleHandler) -> object:
 
     def on_sample(_ctx: int | None, data: int | None, size: int) -> int:
         try:
-            handler(ctypes.string_at(data, size) if data else b"")
+            # a negative result stops ring_buffer__consume (the record itself is consumed)
+            return handler(ctypes.string_at(data, size) if data else b"") or 0
         except Exception:  # a C callback must not raise; the handler counts its own failures
             log.exception("ring buffer handler failed")
         return 0
