@@ -304,3 +304,14 @@ def test_bad_usage_exits_2(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["record", "-o", str(tmp_path / "x"), "--source", "nope"])
     assert result.exit_code == 2
+
+
+def test_benchmark_script_runs() -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parent.parent / "bench" / "sensor_bench.py"
+    shown = subprocess.run(
+        [sys.executable, str(bench), "--help"], capture_output=True, text=True, check=False
+    )
+    assert shown.returncode == 0 and "exec,connect,cpu,burst,rss,all" in shown.stdout
