@@ -68,7 +68,8 @@ def ev(
             exe=exe,
             cmdline=cmdline if cmdline is not None else exe,
             parent_exe=parent,
-            ancestors=ancestors,
+            # as the sensor's process tree gives them: the parent first, then further up
+            ancestors=(parent, *ancestors) if parent else ancestors,
             **process,
         ),
         network=network,

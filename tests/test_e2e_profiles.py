@@ -11,6 +11,7 @@ import json
 import secrets
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,19 +128,26 @@ def test_partial_converge_lock_deviate_export_import_restart(
             assert pre["partial"] is True  # its container was there before the agent
 
             # After lock: each new behaviour is one alert, the second time none.
+            # `runc exec` is a parent the workload never had (like `kubectl exec`); the shell
+            # it starts runs a known program with new arguments; /bin/id is new altogether.
             for _ in range(2):
-                fresh.exec(["/bin/cat", "/etc/passwd"])
+                fresh.exec(["/bin/sh", "-c", "/bin/cat /etc/passwd >/dev/null; true"])
                 fresh.exec(["/bin/id"])
-            wait_for(lambda: len(agent.alert_list()) >= 2, "two deviation alerts")
+            # one alert per new item: sh's parent, sh's arguments, cat's arguments, id
+            wait_for(lambda: len(agent.alert_list()) >= 4, "four deviation alerts")
+            time.sleep(1)  # the repeats must add nothing
             alerts = agent.alert_list()
             assert sorted(a["rule"] for a in alerts) == [
                 "profile.new_arguments",
+                "profile.new_arguments",
                 "profile.new_executable",
+                "profile.new_process",
             ], [a["message"] for a in alerts]
             by_rule = {a["rule"]: a for a in alerts}
-            assert "exec /bin/cat with '/etc/passwd'" in by_rule["profile.new_arguments"]["message"]
-            assert "'/etc/hostname'" in by_rule["profile.new_arguments"]["message"]
+            (cat_args,) = [a for a in alerts if "exec /bin/cat with '/etc/passwd'" in a["message"]]
+            assert "'/etc/hostname'" in cat_args["message"]
             assert by_rule["profile.new_executable"]["process"]["exe"] == "/bin/id"
+            assert "exec /bin/sh by /usr/sbin/runc" in by_rule["profile.new_process"]["message"]
             assert all(a["container"]["id"] == fresh.id for a in alerts)
 
             # Review as code: export, edit (accept /bin/id), import as a new version.

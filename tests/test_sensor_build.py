@@ -127,10 +127,13 @@ LAYOUT_PROGRAM = r"""
 #include <linux/types.h>
 #include "events.h"
 int main(void) {
-    printf("%zu %zu %zu %zu %zu\n",
+    printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
            sizeof(struct vigil_header), sizeof(struct vigil_exec),
            offsetof(struct vigil_exec, args), sizeof(struct vigil_connect),
-           offsetof(struct vigil_connect, addr));
+           offsetof(struct vigil_connect, addr), sizeof(struct vigil_socket),
+           offsetof(struct vigil_syscall, str0), offsetof(struct vigil_syscall, str1),
+           offsetof(struct vigil_syscall, str2), sizeof(struct vigil_syscall),
+           sizeof(struct vigil_task));
     return 0;
 }
 """
@@ -145,7 +148,19 @@ def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
     subprocess.run(
         ["clang", f"-I{SOURCE_DIR}", str(source), "-o", str(binary)], check=True, timeout=60
     )
-    header, exec_size, args_at, connect_size, addr_at = map(
+    (
+        header,
+        exec_size,
+        args_at,
+        connect_size,
+        addr_at,
+        socket_size,
+        str0,
+        str1,
+        str2,
+        syscall_size,
+        task_size,
+    ) = map(
         int,
         subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split(),
     )
@@ -154,3 +169,7 @@ def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
     assert args_at == decode.EXEC_SIZE - decode.ARGS_MAX
     assert connect_size >= decode.CONNECT_SIZE
     assert addr_at == decode.CONNECT_SIZE - 16
+    assert decode.SOCKET_SIZE <= socket_size < decode.SOCKET_SIZE + 8  # tail padding
+    assert (str0, str1, str2) == (decode.SYSCALL_STR0, decode.SYSCALL_STR1, decode.SYSCALL_STR2)
+    assert syscall_size == decode.SYSCALL_SIZE
+    assert task_size == decode.TASK_SIZE

@@ -21,22 +21,37 @@ from vigil.sensor.decode import (
 
 CLOCK = WallClock(offset_ns=1_700_000_000_000_000_000)
 HEADER = dict(
-    pid=4242, ppid=1, uid=1000, cgroup_id=98765, ktime_ns=5_123_456_789, start_ns=4_000_000_000
+    pid=4242,
+    ppid=1,
+    uid=1000,
+    euid=0,
+    gid=1000,
+    cgroup_id=98765,
+    ktime_ns=5_123_456_789,
+    start_ns=4_000_000_000,
 )
 
 
 def header(kind: int, **fields: int) -> bytes:
     f = {**HEADER, **fields}
     return struct.pack(
-        "=IIIIQQQ",
+        "=IIIIIIQQQ",
         kind,
         f["pid"],
         f["ppid"],
         f["uid"],
+        f["euid"],
+        f["gid"],
         f["cgroup_id"],
         f["ktime_ns"],
         f["start_ns"],
     )
+
+
+def components(path: str) -> bytes:
+    """A dentry walk's output for ``path``: components leaf first, NUL-terminated."""
+    parts = [p for p in path.split("/") if p]
+    return b"".join(p.encode() + b"\0" for p in reversed(parts))
 
 
 def exec_record(
@@ -45,13 +60,30 @@ def exec_record(
     flags: int = 0,
     exe_len: int | None = None,
     args_len: int | None = None,
+    cwd: str = "/tmp",
+    file: str = "/bin/busybox",
+    depth: int = 2,
+    ctime: int = 0,
+    magic: int = 0xEF53,
 ) -> bytes:
+    cwd_raw, file_raw = components(cwd), components(file)
     body = struct.pack(
-        "=IHH256s1024s",
+        "=IHHHHHHQQII256s256s256s256s1024s",
         flags,
         len(exe) if exe_len is None else exe_len,
         len(args) if args_len is None else args_len,
+        len(cwd_raw),
+        len(file_raw),
+        0,
+        depth,
+        ctime,
+        magic,
+        1,
+        0,
         exe,
+        b"",
+        cwd_raw,
+        file_raw,
         args,
     )
     return header(decode.EVENT_EXEC) + body
@@ -69,12 +101,12 @@ def connect_record(
 
 
 def test_record_sizes_match_the_c_structs() -> None:
-    # sizeof(struct vigil_exec) == 1328, sizeof(struct vigil_connect) == 72 (68 + tail padding);
-    # test_sensor_build checks these against the compiled object's BTF
-    assert EXEC_SIZE == 1328
-    assert CONNECT_SIZE == 68
+    # sizeof(struct vigil_exec) == 2136, sizeof(struct vigil_connect) == 80 (76 + tail padding);
+    # test_sensor_build checks these against events.h compiled by clang
+    assert EXEC_SIZE == 2136
+    assert CONNECT_SIZE == 76
     assert len(exec_record()) == EXEC_SIZE
-    assert len(connect_record()) == 72
+    assert len(connect_record()) == 80
 
 
 def test_exec_record_becomes_an_exec_event() -> None:
@@ -183,6 +215,7 @@ def test_ipv4_tcp_connect() -> None:
         "family": "ipv4",
         "dest_ip": "127.0.0.1",
         "dest_port": 8080,
+        "result": 0,
     }
     assert event.process.pid == 4242
     assert event.cgroup_id == 98765
@@ -219,9 +252,9 @@ def test_failed_connect_attempts_are_still_reported() -> None:
     [
         (b"", "shorter than a header"),
         (b"\x01\x00\x00", "shorter than a header"),
-        (header(decode.EVENT_EXEC), "exec record of 40 bytes"),
-        (exec_record()[:-1], "exec record of 1327 bytes"),
-        (connect_record()[:40], "connect record of 40 bytes"),
+        (header(decode.EVENT_EXEC), "exec record of 48 bytes"),
+        (exec_record(args_len=10)[: decode.EXEC_ARGS_OFFSET + 9], "cannot hold 10 of argv"),
+        (connect_record()[:60], "connect record of 60 bytes"),
         (header(99) + b"\0" * 100, "unknown record type 99"),
         (header(0), "unknown record type 0"),
         (connect_record(family=1), "address family 1"),
@@ -235,3 +268,143 @@ def test_malformed_records_raise(data: bytes, reason: str) -> None:
 
 def test_malformed_record_is_a_value_error() -> None:
     assert issubclass(MalformedRecord, ValueError)
+
+
+# -- the rest of the event types ---------------------------------------------------------------
+def syscall_record(
+    kind: int, args: tuple[int, ...] = (0, 0, 0, 0), strings: tuple[bytes, ...] = (), flags: int = 0
+) -> bytes:
+    padded = (*strings, b"", b"", b"")[:3]
+    lengths = [len(x) for x in padded]
+    body = struct.pack("=q4QIHHH6x", 0, *(*args, 0, 0, 0, 0)[:4], flags, *lengths)
+    body += padded[0].ljust(256, b"\0") + padded[1].ljust(256, b"\0") + padded[2].ljust(64, b"\0")
+    return header(kind) + body
+
+
+def test_exec_carries_cwd_ids_and_the_given_path() -> None:
+    event = decode_record(exec_record(), CLOCK)
+    p = event.process
+    assert (p.cwd, p.euid, p.gid, p.start_ns) == ("/tmp", 0, 1000, 4_000_000_000)
+    assert p.exe == "/bin/cat"  # the symlink the caller named, not busybox behind it
+
+
+@pytest.mark.parametrize(
+    ("given", "opened", "expected"),
+    [
+        (b"/proc/self/exe", "/bin/busybox", "/bin/busybox"),
+        (b"/dev/fd/3", "/memfd:payload (deleted)", "/memfd:payload (deleted)"),
+        (b"./run.sh", "/opt/app/run.sh", "/opt/app/run.sh"),
+        (b"/usr/bin/python3", "/usr/bin/python3.11", "/usr/bin/python3"),
+    ],
+)
+def test_indirect_exec_paths_report_the_opened_file(
+    given: bytes, opened: str, expected: str
+) -> None:
+    event = decode_record(exec_record(exe=given, file=opened, depth=3), CLOCK)
+    assert event.process.exe == expected
+
+
+def test_incomplete_walk_keeps_the_given_path() -> None:
+    event = decode_record(exec_record(exe=b"/proc/self/exe", depth=0xFFFF), CLOCK)
+    assert event.process.exe == "/proc/self/exe"
+
+
+def test_memfd_and_dev_shm_origins() -> None:
+    memfd = decode_record(exec_record(exe=b"/dev/fd/4", file="/memfd:x (deleted)"), CLOCK)
+    assert memfd.process.exe_from_memfd and not memfd.process.exe_from_dev_shm
+    shm = decode_record(exec_record(exe=b"/dev/shm/x", file="/dev/shm/x"), CLOCK)
+    assert shm.process.exe_from_dev_shm and not shm.process.exe_from_memfd
+
+
+def test_exit_code_and_killing_signal() -> None:
+    body = struct.pack("=iI", 5 << 8, 0)
+    assert decode_record(header(decode.EVENT_EXIT) + body, CLOCK).process.exit_code == 5
+    killed = struct.pack("=iI", 9, 0)
+    assert decode_record(header(decode.EVENT_EXIT) + killed, CLOCK).process.exit_code == 137
+    fork = decode_record(header(decode.EVENT_FORK) + body, CLOCK)
+    assert fork.type is EventType.FORK and fork.process.exit_code is None
+
+
+def test_accept_names_both_ends() -> None:
+    local, remote = socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.9")
+    body = struct.pack(
+        "=iHBxHH16s16s", 0, socket.AF_INET, decode.PROTO_TCP, 8080, 51000, local, remote
+    )
+    event = decode_record(header(decode.EVENT_ACCEPT) + body + b"\0" * 4, CLOCK)
+    assert event.network is not None
+    assert (event.network.dest_ip, event.network.dest_port) == ("10.0.0.9", 51000)
+    assert (event.network.local_ip, event.network.local_port) == ("10.0.0.1", 8080)
+
+
+def dns_payload(name: str, qtype: int = 1) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return (
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+        + labels
+        + b"\0"
+        + qtype.to_bytes(2, "big")
+        + b"\0\x01"
+    )
+
+
+def test_dns_query_name_and_type() -> None:
+    record = syscall_record(
+        decode.EVENT_DNS,
+        (53, socket.AF_INET),
+        (dns_payload("example.com", 28), b"", b"\x7f\0\0\x01"),
+    )
+    event = decode_record(record, CLOCK)
+    assert event.dns is not None and (event.dns.name, event.dns.qtype) == ("example.com", "AAAA")
+    assert event.network is not None and event.network.dest_ip == "127.0.0.1"
+
+
+def test_hostile_dns_names_are_escaped_and_cut_payloads_survive() -> None:
+    hostile = decode.dns_query(dns_payload("a\x1bb.cd"))
+    assert hostile.name == "a\\x1bb.cd"
+    cut = decode.dns_query(dns_payload("example.com")[:20])
+    assert cut.name == "example" and cut.qtype == ""
+    assert decode.dns_query(b"").name == ""
+
+
+def test_open_operations_and_truncated_paths() -> None:
+    event = decode_record(
+        syscall_record(decode.EVENT_OPEN, (0o1001,), (b"/etc/" + b"a" * 251,), flags=1), CLOCK
+    )
+    assert event.file is not None
+    assert event.file.operation == "truncate" and event.file.path_truncated
+    assert decode.open_operation(0) == "read"
+    assert decode.open_operation(0o100 | 1) == "create"
+    assert decode.open_operation(2) == "write"
+
+
+def test_setuid_family_and_unchanged_ids() -> None:
+    record = syscall_record(decode.EVENT_SETUID, (0xFFFFFFFF, 0, 0, 2))
+    event = decode_record(record, CLOCK)
+    assert event.syscall is not None
+    assert (event.syscall.name, event.syscall.args) == (
+        "setresuid",
+        {"ruid": -1, "euid": 0, "suid": 0},
+    )
+
+
+def test_mount_and_module_load() -> None:
+    mount = decode_record(
+        syscall_record(decode.EVENT_MOUNT, (0,), (b"/dev/sda1", b"/mnt", b"ext4")), CLOCK
+    )
+    assert mount.syscall is not None
+    assert mount.syscall.args == {
+        "source": "/dev/sda1",
+        "target": "/mnt",
+        "fstype": "ext4",
+        "flags": 0,
+    }
+    module = decode_record(
+        syscall_record(decode.EVENT_MODULE_LOAD, (0, 3, 0), (b"debug=1",)), CLOCK
+    )
+    assert module.syscall is not None and module.syscall.name == "finit_module"
+
+
+def test_syscall_record_missing_its_strings_is_malformed() -> None:
+    record = syscall_record(decode.EVENT_RENAME, (), (b"/etc/a", b"/etc/b"))
+    with pytest.raises(MalformedRecord, match="misses its strings"):
+        decode_record(record[: decode.SYSCALL_STR1 + 3], CLOCK)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import http.server
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,7 +29,7 @@ from vigil.errors import ConfigError, PrivilegeError, SensorError
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType
 from vigil.sensor import SensorStats
-from vigil.sensor.decode import EVENT_EXEC, EXEC_SIZE
+from vigil.sensor.decode import EVENT_EXEC, EXEC_ARGS_OFFSET
 from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
 from vigil.sensor.mounts import mounted
 
@@ -39,7 +40,13 @@ E2E_MARKS = (
     pytest.mark.skipif(bool(MISSING), reason=f"missing tools: {', '.join(MISSING)}"),
     pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
 )
-PROGRAMS = {"vigil_exec", "vigil_conn_req", "vigil_conn_ret"}
+#: every program of vigil.bpf.c this kernel has tracepoints for (no module loading here)
+PROGRAMS = set(
+    re.findall(
+        r'SEC\("[^"]+"\)\s*int (?:BPF_PROG\()?(\w+)',
+        (Path(__file__).parent.parent / "src/vigil/sensor/bpf/vigil.bpf.c").read_text(),
+    )
+) - {"vigil_init_module", "vigil_finit_module"}
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -402,10 +409,10 @@ def test_a_full_ring_buffer_counts_kernel_losses_and_recovers(bpf_cache: Path) -
 
 
 @e2e
-def test_a_full_queue_counts_user_losses_without_blocking(bpf_cache: Path) -> None:
+def test_a_full_queue_stops_reading_instead_of_dropping(bpf_cache: Path) -> None:
     async def run() -> SensorStats:
         async with EbpfSensor(cache_dir=bpf_cache, queue_size=2) as sensor:
-            # Nobody iterates events(): the loop drains the ring buffer into a queue of two.
+            # Nobody iterates events(): the queue of two fills, the rest waits in the ring.
             await asyncio.to_thread(
                 subprocess.run, ["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do /bin/true; done"]
             )
@@ -413,7 +420,8 @@ def test_a_full_queue_counts_user_losses_without_blocking(bpf_cache: Path) -> No
             return sensor.stats()
 
     stats = asyncio.run(run())
-    assert stats.lost_user >= 6, stats
+    assert stats.lost_user == 0 and stats.lost_kernel == 0, stats
+    assert stats.received <= 3, stats  # two queued, one held; the rest is still in the kernel
     assert stats.received >= stats.lost_user + 2
 
 
@@ -421,7 +429,7 @@ def test_a_full_queue_counts_user_losses_without_blocking(bpf_cache: Path) -> No
 def test_malformed_records_are_counted_and_skipped(tmp_path: Path) -> None:
     sensor = EbpfSensor(cache_dir=tmp_path)
     sensor._on_record(b"\x01\x00")
-    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_SIZE - 4 - 1))
+    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_ARGS_OFFSET - 4 - 1))
     stats = sensor.stats()
     assert stats.malformed == 2
     assert stats.received == 2
@@ -483,7 +491,7 @@ def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
         libbpf.lib().bpf_object__close(obj)
     message = str(caught.value)
     assert message.startswith("load BPF object failed")
-    assert "invalid access to memory" in message
+    assert "invalid access to" in message  # the verifier's own reason, quoted
     assert "vigil_exec" in message
     assert not isinstance(caught.value, PrivilegeError)
     assert len(message) < 1000

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
-from vigil.models import Alert, ContainerInfo, Event, Workload, utcnow
+from vigil.models import Alert, ContainerInfo, Event, EventType, Workload, utcnow
 from vigil.record.metrics import AgentMetrics
 from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
@@ -50,6 +50,12 @@ class ProfileSink(Protocol):
     def profile_changed(self, profile: Profile) -> None: ...
 
 
+class ProfileFilter(Protocol):
+    """Pushes locked profiles into the sensor's kernel filter (vigil.sensor.kernel_filter)."""
+
+    def sync(self, profiles: Sequence[Profile]) -> None: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -65,6 +71,7 @@ class Agent:
         metrics: AgentMetrics | None = None,
         profile_hooks: Sequence[Callable[[Profile], None]] = (),
         alert_filters: Sequence[Callable[[Alert], bool]] = (),
+        profile_filter: ProfileFilter | None = None,
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -86,6 +93,8 @@ class Agent:
         #: an alert that any of these returns True for is dropped (false-positive exceptions)
         self.alert_filters = list(alert_filters)
         self.alerts_suppressed = 0
+        #: locked profiles are enforced in the kernel through this, when the sensor can
+        self.profile_filter = profile_filter
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -139,6 +148,13 @@ class Agent:
         self.metrics.events.labels(str(event.type)).inc()
         if event.container is None:
             who = self.identity.resolve(event.cgroup_id, event.process.pid)
+            forget = getattr(self.identity, "forget", None)
+            if who.container.is_host and event.type is EventType.EXEC and forget is not None:
+                # A new container's runtime setup (mounts, forks) happens in its cgroup before
+                # its state is written, and the "not a container yet" answer is cached for a
+                # while; its first program's exec must not inherit that answer.
+                forget(event.cgroup_id)
+                who = self.identity.resolve(event.cgroup_id, event.process.pid)
             event = replace(event, container=who.container, workload=who.workload)
             # identity's runtime record (when it has one) says when the container was created:
             # a container older than the agent gives a partial profile
@@ -192,6 +208,7 @@ class Agent:
             await asyncio.sleep(FLUSH_INTERVAL)
             for profile in self.profiles.tick():
                 log.info("profile %s locked (%s)", profile.key, profile.lock_reason)
+            self.sync_filter()
             self.flush()
 
     def flush(self) -> None:
@@ -219,23 +236,36 @@ class Agent:
     def lock(self, selector: str | None) -> list[Profile]:
         """Lock one workload's profile (``selector``) or all (``None``); returns those locked."""
         locked = self.profiles.lock(self._keys(selector))
+        self.sync_filter()
         self.flush()
         return locked
 
     def unlock(self, selector: str | None) -> list[Profile]:
         unlocked = self.profiles.unlock(self._keys(selector))
+        self.sync_filter()
         self.flush()
         return unlocked
 
     def relearn(self, selector: str | None) -> list[Profile]:
         fresh = self.profiles.relearn(self._keys(selector))
+        self.sync_filter()
         self.flush()
         return fresh
 
     def install_profile(self, profile: Profile) -> Profile:
         installed = self.profiles.install(profile)
+        self.sync_filter()
         self.flush()
         return installed
+
+    def sync_filter(self) -> None:
+        """Make the kernel filter match the locked profiles (cheap when nothing changed)."""
+        if self.profile_filter is None:
+            return
+        try:
+            self.profile_filter.sync(self.profiles.all())
+        except Exception as exc:  # the filter only saves work; detection goes on without it
+            log.error("could not update the kernel filter: %s", truncate(exc, 160))
 
     def sensor_stats(self) -> SensorStats:
         return self.sensor.stats()

@@ -33,6 +33,8 @@ from vigil.respond.forensics import Forensics
 from vigil.respond.kube_actions import KubeActions
 from vigil.respond.responder import Responder, forensics_dir
 from vigil.sensor import Sensor
+from vigil.sensor.kernel_filter import ContainerLike, FilterSync, KernelFilter
+from vigil.sensor.loss import LossDetector
 
 if TYPE_CHECKING:
     from vigil.detect.rules import RulesDetector
@@ -55,6 +57,8 @@ class RunOptions:
 class IdentityService(Attributor, ContainerLookup, Protocol):
     """Attributes events and finds containers again for response (IdentityResolver)."""
 
+    def containers(self) -> Sequence[ContainerLike]: ...
+
 
 def require_root() -> None:
     if os.geteuid() != 0:
@@ -66,12 +70,20 @@ def require_root() -> None:
 
 def ebpf_sensor(options: RunOptions) -> Sensor:
     from vigil.sensor.ebpf import EbpfSensor  # libbpf is only needed for the real sensor
+    from vigil.sensor.fallback import FallbackSensor
+    from vigil.sensor.proc_connector import ProcConnectorSensor
+    from vigil.sensor.watch import WatchedPaths
 
-    return EbpfSensor(
+    cfg = options.config
+    sensor = EbpfSensor(
         cache_dir=options.data_dir / "bpf",
-        btf_path=options.config.btf_path,
-        ringbuf_bytes=options.config.ringbuf_bytes,
+        btf_path=cfg.btf_path,
+        ringbuf_bytes=cfg.ringbuf_bytes,
+        watch=WatchedPaths.configured(cfg.watch_read, cfg.watch_write),
     )
+    if cfg.sensor_fallback == "proc-connector":
+        return FallbackSensor(sensor, ProcConnectorSensor)
+    return sensor
 
 
 def build_identity(options: RunOptions) -> tuple[IdentityResolver, PodWatcher | None]:
@@ -160,6 +172,9 @@ def build_agent(
         previous=store.load_previous_profiles(current),
     )
     outputs = open_outputs([*options.config.outputs, *options.outputs])
+    kernel_filter = (
+        FilterSync(sensor, identity.containers) if isinstance(sensor, KernelFilter) else None
+    )
     return Agent(
         sensor=sensor,
         identity=identity,
@@ -167,7 +182,8 @@ def build_agent(
         responder=build_responder(options, store, identity, profiles, kube=kube),
         store=store,
         outputs=outputs,
-        detectors=[build_rules(options.config.rules, profiles)],
+        detectors=[build_rules(options.config.rules, profiles), LossDetector()],
+        profile_filter=kernel_filter,
     )
 
 

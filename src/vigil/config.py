@@ -162,6 +162,11 @@ class AgentConfig:
     store_url: str | None = None
     #: alerts of one workload at most this many seconds apart join one incident
     incident_window: float = 600.0
+    #: "proc-connector": when eBPF cannot load, watch exec/exit over netlink instead
+    sensor_fallback: str | None = None
+    #: path prefixes the kernel reports opens for read of / writes below (None: the defaults)
+    watch_read: tuple[str, ...] | None = None
+    watch_write: tuple[str, ...] | None = None
     source: str | None = field(default=None, compare=False)
     kubernetes: KubernetesConfig = KubernetesConfig()
 
@@ -577,13 +582,23 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
                 errors.add(node, "sensor.ringbuf_bytes must be a power of two ≥ 4096")
             else:
                 values["ringbuf_bytes"] = size
+        elif key == "fallback":
+            fallback = _scalar(node)
+            if fallback not in SENSOR_FALLBACKS:
+                errors.add(
+                    node, f"sensor.fallback must be one of {', '.join(map(str, SENSOR_FALLBACKS))}"
+                )
+            else:
+                values["sensor_fallback"] = fallback
+        elif key == "watch":
+            values.update(_watch_section(node, errors))
 
     section("api", ("listen",), api)
     if "profiles" in top:
         values.update(_profiles_section(top["profiles"], errors))
     section("store", ("url",), lambda key, node: _store(node, values, errors))
     section("incidents", ("window",), lambda key, node: _incidents(node, values, errors))
-    section("sensor", ("btf", "ringbuf_bytes"), sensor)
+    section("sensor", ("btf", "ringbuf_bytes", "fallback", "watch"), sensor)
     if "kubernetes" in top:
         kube_fields = _mapping(top["kubernetes"], "kubernetes", errors)
         if kube_fields is not None:
@@ -676,6 +691,25 @@ def _egress(node: yaml.Node, errors: _Collector) -> tuple[EgressRule, ...]:
                 )
         policies.append(EgressRule(selector=selectors[0], allow=tuple(allow)))
     return tuple(policies)
+
+
+SENSOR_FALLBACKS = (None, "proc-connector")
+
+
+def _watch_section(node: yaml.Node, errors: _Collector) -> dict[str, tuple[str, ...]]:
+    """``sensor.watch: {read: [...], write: [...]}``: the path prefixes the kernel reports."""
+    from vigil.sensor.watch import WatchedPaths
+
+    fields = _mapping(node, "sensor.watch", errors) or {}
+    _unknown_keys(fields, ("read", "write"), "sensor.watch.", errors)
+    found: dict[str, tuple[str, ...]] = {}
+    for key in ("read", "write"):
+        if key in fields:
+            found[f"watch_{key}"] = tuple(_str_list(fields[key], f"sensor.watch.{key}", errors))
+    problem = WatchedPaths.check(found.get("watch_read", ()), found.get("watch_write", ()))
+    if problem:
+        errors.add(node, f"sensor.watch: {problem}")
+    return found
 
 
 def load_config(path: Path) -> AgentConfig:

@@ -37,6 +37,8 @@ class EventType(StrEnum):
     MEMFD_CREATE = "memfd_create"
     BPF = "bpf"
     MODULE_LOAD = "module_load"
+    # the sensor itself: events were lost (kernel ring buffer or user-space queue full)
+    SENSOR_LOSS = "sensor_loss"
 
 
 class Severity(StrEnum):
@@ -64,7 +66,8 @@ class ProcessInfo:
     euid: int | None = None
     gid: int | None = None
     cwd: str = ""
-    #: the parent's executable, and further ancestors' (nearest first), where known
+    #: the parent's executable; and every ancestor's, nearest first (so ``ancestors[0]`` is the
+    #: parent again), where the process tree knows them
     parent_exe: str = ""
     ancestors: tuple[str, ...] = ()
     #: process start time (ns since boot); with pid, names one process across pid reuse

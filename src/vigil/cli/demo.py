@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -195,11 +196,17 @@ class Demo:
             )
 
         target = self.replicas[1]
-        self.step(f"{target.id}: connecting to a destination the workload never used")
+        self.step(
+            f"{target.id}: connecting to a destination the workload never used "
+            "(from `runc exec`, itself a parent the workload never had)"
+        )
         await asyncio.to_thread(
             target.exec, ["/bin/wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{unknown_port}/"]
         )
-        await _until(lambda: len(self.collected.alerts) >= 1, "the destination alert")
+        await _until(
+            lambda: any(a.rule == "profile.new_destination" for a in self.collected.alerts),
+            "the destination alert",
+        )
 
         self.step(f"{target.id}: running a program the workload never ran (nc)")
         self.spawned.append(target.spawn(["/bin/nc", "-w", "2", "127.0.0.1", str(unknown_port)]))
@@ -213,7 +220,9 @@ class Demo:
             await asyncio.to_thread(input, "Press Enter to clean up… ")
         frozen = target.status() == "paused"
         healthy = self.replicas[0].status() == "running"
-        return 0 if frozen and healthy and len(self.collected.alerts) == 2 else 1
+        rules = {a.rule for a in self.collected.alerts}
+        expected = {"profile.new_destination", "profile.new_executable"}
+        return 0 if frozen and healthy and expected <= rules else 1
 
     def _report(self) -> None:
         table = Table("SEVERITY", "RULE", "CONTAINER", "WHAT", "RESPONSE", title="Alerts")
@@ -260,6 +269,8 @@ def _preflight() -> None:
 
 def run_demo(console: Console, *, pause: bool = False) -> int:
     _preflight()
+    # The demo speaks through its own progress lines; the agent's log would only interleave.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     workdir = Path(tempfile.mkdtemp(prefix="vigil-demo-"))
     demo = Demo(console, workdir, pause)
     try:

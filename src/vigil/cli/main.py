@@ -17,6 +17,7 @@ from vigil.cli.common import fail, out
 from vigil.cli.containers import containers_app
 from vigil.cli.incidents import incidents_app
 from vigil.cli.profiles import profiles_app
+from vigil.cli.record import record, replay
 from vigil.cli.rules import rules_app
 from vigil.config import (
     DEFAULT_DATA_DIR,
@@ -41,6 +42,8 @@ app.add_typer(actions_app, name="actions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
 app.add_typer(incidents_app, name="incidents")
+app.command()(record)
+app.command()(replay)
 
 
 def setup_logging(verbose: bool) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -21,13 +21,21 @@ class SensorStats:
     lost_user: int = 0
     #: records that could not be decoded (counted, skipped; the sensor keeps going)
     malformed: int = 0
+    #: events a locked profile allows, dropped on purpose in the kernel
+    filtered: int = 0
+    #: every loss (kernel and user space) by event type, and by cgroup id
+    lost_by_type: dict[str, int] = field(default_factory=dict)
+    lost_by_cgroup: dict[int, int] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> dict[str, object]:
         return {
             "received": self.received,
             "lost_kernel": self.lost_kernel,
             "lost_user": self.lost_user,
             "malformed": self.malformed,
+            "filtered": self.filtered,
+            "lost_by_type": dict(self.lost_by_type),
+            "lost_by_cgroup": {str(k): v for k, v in self.lost_by_cgroup.items()},
         }
 
 

@@ -9,9 +9,14 @@ what was mounted, so Ctrl-C leaves nothing behind in the kernel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
-from collections.abc import AsyncIterator
+import struct
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -23,29 +28,48 @@ from vigil.sensor import libbpf as bpf
 from vigil.sensor.build import DEFAULT_BTF, build_object
 from vigil.sensor.decode import (
     EVENT_TYPES,
+    KINDS,
     ExecRecord,
     MalformedRecord,
     WallClock,
-    connect_event,
-    exec_event,
     parse_record,
+    record_event,
+    walked_path,
 )
+from vigil.sensor.kernel_filter import FILTER_ALL, dest_key, exec_key
+from vigil.sensor.layers import WritableLayers
+from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
-from vigil.sensor.process_table import ProcessTable, Program, with_program
+from vigil.sensor.process_tree import ProcessTree, cgroup2_root
+from vigil.sensor.watch import DEFAULT_WATCH, WatchedPaths
 
 log = logging.getLogger("vigil.sensor.ebpf")
 
 SENSOR_NAME = "ebpf"
 RINGBUF_MAP = "events"
 LOST_MAP = "lost_events"
+FILTERED_MAP = "filtered_events"
+CGROUP_LOSS_MAP = "cgroup_losses"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+#: without these the sensor is not worth running; every other program is optional (a kernel
+#: without e.g. fchmodat2 or sys_enter_open still runs the rest, with a warning)
+REQUIRED_PROGRAMS = frozenset({"vigil_exec", "vigil_conn_req", "vigil_conn_ret"})
+CONFIG = struct.Struct("=II")  # self_tgid, prefixes used
+PREFIX = struct.Struct("=II64s")  # kind, len, path
+LOSS_KEY = struct.Struct("=QI4x")  # cgroup_id, type
+LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
+MAX_LOSS_ENTRIES = 4096
+FILTER_VALUE = struct.Struct("=I")
+ALLOWED = b"\x01"
 
 
 class EbpfSensor:
-    """Process executions and outbound TCP/UDP connections of every process on this host.
+    """Process, network, file, privilege and kernel activity of every process on this host.
 
     ``received`` counts every record read from the ring buffer, so
-    ``received == delivered + lost_user + malformed``.
+    ``received == delivered + lost_user + malformed``. Events a locked profile allows are
+    dropped in the kernel (:meth:`allow`) and counted as ``filtered``; losses are counted per
+    event type and per cgroup and reported as ``sensor_loss`` events (see vigil.sensor.loss).
     """
 
     name = SENSOR_NAME
@@ -57,6 +81,9 @@ class EbpfSensor:
         btf_path: Path = DEFAULT_BTF,
         ringbuf_bytes: int = 8 << 20,
         queue_size: int = 65536,
+        watch: WatchedPaths = DEFAULT_WATCH,
+        proc_root: Path = Path("/proc"),
+        loss_poll_interval: float = 1.0,
     ) -> None:
         if ringbuf_bytes < PAGE_SIZE or ringbuf_bytes & (ringbuf_bytes - 1):
             raise ConfigError(
@@ -68,6 +95,9 @@ class EbpfSensor:
         self.btf_path = btf_path
         self.ringbuf_bytes = ringbuf_bytes
         self.queue_size = queue_size
+        self.watch = watch
+        self.proc_root = proc_root
+        self.loss_poll_interval = loss_poll_interval
 
         self._mounted: list[KernelFilesystem] = []
         self._object: int | None = None
@@ -81,7 +111,18 @@ class EbpfSensor:
         # One slot above queue_size stays free for the end-of-stream marker.
         self._queue: asyncio.Queue[Event | None] | None = None
         self._clock = WallClock.now()
-        self._processes = ProcessTable()
+        self._boot_wall_ns = 0
+        self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
+        self._layers = WritableLayers(proc_root)
+        self._losses = LossTracker()
+        self._pending_losses: list[Event] = []
+        self._loss_task: asyncio.Task[None] | None = None
+        self._map_fds: dict[str, int] = {}
+        self._allowed: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        self._skipped: list[str] = []
+        self._held: Event | None = None
+        self._paused = False
+        self._final = False
         self._received = 0
         self._lost_user = 0
         self._malformed = 0
@@ -101,11 +142,17 @@ class EbpfSensor:
                 build_object, self.cache_dir, btf_path=self.btf_path
             )  # compiling takes a second or two: keep the loop responsive
             self._load_and_attach(built.path)
+            seeded = self._processes.seed()
+            log.debug("process tree seeded with %d processes from %s", seeded, self.proc_root)
             self._start_reading()
         except BaseException:
             self._teardown()
             raise
-        log.info("eBPF sensor attached: %s", ", ".join(self._links))
+        log.info("eBPF sensor attached: %d programs", len(self._links))
+        if self._skipped:
+            log.warning(
+                "eBPF programs not attached (not in this kernel): %s", ", ".join(self._skipped)
+            )
         return self
 
     async def __aexit__(
@@ -125,15 +172,54 @@ class EbpfSensor:
             if event is None:
                 queue.put_nowait(None)  # let any other reader end too
                 return
+            self._maybe_resume()
             yield event
+            while self._pending_losses:  # loss reports that found the queue full
+                yield self._pending_losses.pop(0)
 
     def stats(self) -> SensorStats:
+        self._poll_losses()
         return SensorStats(
             received=self._received,
             lost_kernel=self._read_lost_kernel(),
             lost_user=self._lost_user,
             malformed=self._malformed,
+            filtered=self._read_counters(FILTERED_MAP),
+            lost_by_type=dict(self._losses.total_by_type),
+            lost_by_cgroup=dict(self._losses.total_by_cgroup),
         )
+
+    # -- kernel filter (vigil.sensor.kernel_filter.KernelFilter) ------------------------------
+    def allow(
+        self, cgroup_ids: Iterable[int], executables: Iterable[str], destinations: Iterable[str]
+    ) -> None:
+        exes, dests = list(executables), list(destinations)
+        for cgroup_id in cgroup_ids:
+            exec_keys = [exec_key(cgroup_id, exe) for exe in exes]
+            dest_keys = [k for k in (dest_key(cgroup_id, d) for d in dests) if k is not None]
+            for key in exec_keys:
+                bpf.map_update(self._map_fd("allowed_execs"), key, ALLOWED, "allow executable")
+            for key in dest_keys:
+                bpf.map_update(self._map_fd("allowed_dests"), key, ALLOWED, "allow destination")
+            known = self._allowed.setdefault(cgroup_id, ([], []))
+            known[0].extend(exec_keys)
+            known[1].extend(dest_keys)
+            bpf.map_update(
+                self._map_fd("filter_cgroups"),
+                struct.pack("=Q", cgroup_id),
+                FILTER_VALUE.pack(FILTER_ALL),
+                "filter cgroup",
+            )
+
+    def forget(self, cgroup_id: int) -> None:
+        if self._object is None:
+            return
+        bpf.map_delete(self._map_fd("filter_cgroups"), struct.pack("=Q", cgroup_id))
+        exec_keys, dest_keys = self._allowed.pop(cgroup_id, ([], []))
+        for key in exec_keys:
+            bpf.map_delete(self._map_fd("allowed_execs"), key)
+        for key in dest_keys:
+            bpf.map_delete(self._map_fd("allowed_dests"), key)
 
     # -- diagnostics --------------------------------------------------------------------------
     def attached_programs(self) -> list[str]:
@@ -150,6 +236,33 @@ class EbpfSensor:
         return ids
 
     # -- internals ----------------------------------------------------------------------------
+    def _map_fd(self, name: str) -> int:
+        if self._object is None:
+            raise SensorError("the eBPF sensor is not started")
+        fd = self._map_fds.get(name)
+        if fd is None:
+            fd = bpf.check_rc(bpf.lib().bpf_map__fd(bpf.find_map(self._object, name)), name)
+            self._map_fds[name] = fd
+        return fd
+
+    def _configure(self) -> None:
+        """Tell the programs who we are (never reported) and which paths are watched."""
+        entries = self.watch.entries()
+        for index, (kind, path) in enumerate(entries):
+            encoded = os.fsencode(path)
+            bpf.map_update(
+                self._map_fd("prefixes"),
+                struct.pack("=I", index),
+                PREFIX.pack(kind, len(encoded), encoded),
+                "write watched path",
+            )
+        bpf.map_update(
+            self._map_fd("vigil_config_map"),
+            struct.pack("=I", 0),
+            CONFIG.pack(os.getpid(), len(entries)),
+            "write sensor config",
+        )
+
     def _load_and_attach(self, object_path: Path) -> None:
         lib = bpf.lib()
         custom_btf = None if self.btf_path == DEFAULT_BTF else self.btf_path
@@ -161,9 +274,16 @@ class EbpfSensor:
         )
         bpf.load_object(obj)
         self._lost_fd = bpf.check_rc(lib.bpf_map__fd(bpf.find_map(obj, LOST_MAP)), "map fd")
+        self._configure()
         for name, prog in bpf.programs(obj):
             self._program_fds[name] = lib.bpf_program__fd(prog)
-            self._links[name] = bpf.attach_program(prog, name)
+            try:
+                self._links[name] = bpf.attach_program(prog, name)
+            except SensorError:
+                if name in REQUIRED_PROGRAMS:
+                    raise
+                self._skipped.append(name)
+                del self._program_fds[name]  # loaded but idle: not one of ours to report
         if not self._links:
             raise SensorError(f"{object_path} holds no BPF program")
         self._sample_callback = bpf.make_sample_callback(self._on_record)
@@ -181,20 +301,57 @@ class EbpfSensor:
         assert self._loop is not None and self._ringbuf is not None
         self._queue = asyncio.Queue(maxsize=self.queue_size + 1)
         self._clock = WallClock.now()
+        self._boot_wall_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        self._loss_task = self._loop.create_task(self._watch_losses())
         self._reader_fd = bpf.check_rc(
             bpf.lib().ring_buffer__epoll_fd(self._ringbuf), "ring buffer epoll fd"
         )
         self._loop.add_reader(self._reader_fd, self._drain)
 
-    def _drain(self) -> None:
-        """Read every record waiting in the ring buffer (each one goes through _on_record)."""
+    def _drain(self, final: bool = False) -> None:
+        """Read the records waiting in the ring buffer (each one goes through _on_record).
+
+        Backpressure: when the queue is full, reading stops and the records wait in the kernel's
+        ring buffer (which is sized for bursts) until the consumer has caught up, rather than
+        being dropped in user space. Only a full ring buffer loses events.
+        """
         if self._ringbuf is None:
             return
+        self._final = final
+        if self._held is not None and not self._queue_full():
+            assert self._queue is not None
+            self._queue.put_nowait(self._held)
+            self._held = None
+        if self._held is not None:
+            if not final:
+                return
+            self._lost_user += 1  # closing with a full queue: counted, as every loss is
+            self._held = None
         rc = bpf.lib().ring_buffer__consume(self._ringbuf)
-        if rc < 0:
+        if rc == -errno.EAGAIN and not final:
+            self._pause()
+        elif rc < 0:
             log.warning("reading the ring buffer failed: %s", os.strerror(-rc))
 
-    def _on_record(self, data: bytes) -> None:
+    def _queue_full(self) -> bool:
+        return self._queue is None or self._queue.qsize() >= self.queue_size
+
+    def _pause(self) -> None:
+        if not self._paused and self._reader_fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._reader_fd)
+            self._paused = True
+
+    def _maybe_resume(self) -> None:
+        if not self._paused or self._queue is None:
+            return
+        if self._queue.qsize() > self.queue_size // 2:
+            return
+        self._paused = False
+        if self._reader_fd is not None and self._loop is not None:
+            self._loop.add_reader(self._reader_fd, self._drain)
+            self._loop.call_soon(self._drain)
+
+    def _on_record(self, data: bytes) -> int:
         # Runs inside ring_buffer__consume on the loop's thread: never block, never raise.
         self._received += 1
         try:
@@ -202,31 +359,96 @@ class EbpfSensor:
         except MalformedRecord as exc:
             self._malformed += 1
             log.debug("skipping malformed record: %s", exc)
-            return
+            return 0
+        except Exception:  # a decoder bug must not stop the sensor: count it like bad input
+            self._malformed += 1
+            log.exception("decoding a record failed")
+            return 0
         queue = self._queue
-        if queue is None or queue.qsize() >= self.queue_size:
+        if queue is not None and self._queue_full() and not self._final and self._held is None:
+            self._held = event  # consumed from the ring: kept until the queue has room
+            return -errno.EAGAIN
+        if queue is None or self._queue_full():
             self._lost_user += 1
-            return
+            self._losses.add(event.cgroup_id, str(event.type), 1, event.ktime_ns, event.ktime_ns)
+            return 0
         queue.put_nowait(event)
+        return 0
 
     def _decode(self, data: bytes) -> Event:
         record = parse_record(data)
-        pid, start_ns = record.header.pid, record.header.start_ns
+        event = self._processes.observe(record_event(record, self._clock))
         if isinstance(record, ExecRecord):
-            event = exec_event(record, self._clock)
-            self._processes.remember(pid, start_ns, Program.of(event))
+            event = self._exec_origin(record, event)
+        return event
+
+    def _exec_origin(self, record: ExecRecord, event: Event) -> Event:
+        """Where the executable came from: writable layer, changed since the container began."""
+        header = record.header
+        opened = walked_path(record.file) if record.file and record.file_complete else ""
+        started = self._processes.cgroup_started_ns(header.cgroup_id)
+        changed = (
+            started is not None
+            and record.file_ctime_s * 1_000_000_000 > self._boot_wall_ns + started
+        )
+        writable = self._layers.on_writable_layer(
+            record.file_magic, opened, header.cgroup_id, (header.pid, header.ppid)
+        )
+        if not changed and not writable:
             return event
-        event = connect_event(record, self._clock)
-        program = self._processes.lookup(pid, start_ns)
-        return with_program(event, program) if program else event
+        process = replace(
+            event.process, exe_changed_after_start=changed, exe_on_writable_layer=writable
+        )
+        return replace(event, process=process)
+
+    # -- losses -------------------------------------------------------------------------------
+    async def _watch_losses(self) -> None:
+        while True:
+            await asyncio.sleep(self.loss_poll_interval)
+            try:
+                self._poll_losses()
+            except SensorError as exc:
+                log.warning("reading the lost-event counters failed: %s", exc)
+
+    def _poll_losses(self) -> None:
+        """Turn new losses (kernel and user space) into sensor_loss events."""
+        if self._object is not None:
+            fd = self._map_fd(CGROUP_LOSS_MAP)
+            for key, value in bpf.map_items(fd, LOSS_KEY.size, LOSS_VALUE.size, MAX_LOSS_ENTRIES):
+                cgroup_id, kind = LOSS_KEY.unpack(key)
+                count, first, last = LOSS_VALUE.unpack(value)
+                name = str(KINDS[kind]) if kind in KINDS else str(kind)
+                self._losses.kernel_totals(cgroup_id, name, count, first, last)
+        for cgroup_id, loss in self._losses.take().items():
+            event = loss_event(cgroup_id, loss, self._clock.to_datetime)
+            queue = self._queue
+            if queue is not None and queue.qsize() < self.queue_size:
+                queue.put_nowait(event)
+            else:
+                self._pending_losses.append(event)
+            log.warning(
+                "%d events lost for cgroup %d (%s)",
+                loss.count,
+                cgroup_id,
+                ", ".join(f"{k}: {n}" for k, n in sorted(loss.by_type.items())),
+            )
 
     def _read_lost_kernel(self) -> int:
         if self._lost_fd is None:
             return self._lost_kernel_at_close
         return sum(bpf.percpu_u64_sum(self._lost_fd, kind) for kind in range(EVENT_TYPES))
 
+    def _read_counters(self, name: str) -> int:
+        if self._object is None:
+            return 0
+        fd = self._map_fd(name)
+        return sum(bpf.percpu_u64_sum(fd, kind) for kind in range(EVENT_TYPES))
+
     def _teardown(self) -> None:
         """Undo whatever __aenter__ did, in reverse; safe to call more than once."""
+        if self._loss_task is not None:
+            self._loss_task.cancel()
+            self._loss_task = None
         if self._reader_fd is not None and self._loop is not None:
             self._loop.remove_reader(self._reader_fd)
             self._reader_fd = None
@@ -236,7 +458,8 @@ class EbpfSensor:
         self._links.clear()
         self._program_fds.clear()
         if self._ringbuf is not None:
-            self._drain()  # deliver what the programs wrote before they were detached
+            self._paused = False
+            self._drain(final=True)  # deliver what the programs wrote before they were detached
             bpf.lib().ring_buffer__free(self._ringbuf)
             self._ringbuf = None
         if self._lost_fd is not None:
@@ -246,8 +469,12 @@ class EbpfSensor:
                 log.warning("could not read the lost-event counters: %s", exc)
             self._lost_fd = None
         if self._object is not None:
+            with contextlib.suppress(SensorError):
+                self._poll_losses()  # the last losses still become reports
             bpf.lib().bpf_object__close(self._object)
             self._object = None
+            self._map_fds.clear()
+            self._allowed.clear()
         self._sample_callback = None
         unmount(self._mounted)
         self._mounted = []

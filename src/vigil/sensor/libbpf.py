@@ -96,6 +96,9 @@ def _declare(h: ctypes.CDLL) -> None:
         "bpf_program__attach": (vp, [vp]),
         "bpf_link__destroy": (i, [vp]),
         "bpf_map_lookup_elem": (i, [i, vp, vp]),
+        "bpf_map_update_elem": (i, [i, vp, vp, ctypes.c_uint64]),
+        "bpf_map_delete_elem": (i, [i, vp]),
+        "bpf_map_get_next_key": (i, [i, vp, vp]),
         "ring_buffer__new": (vp, [i, SAMPLE_FN, vp, vp]),
         "ring_buffer__epoll_fd": (i, [vp]),
         "ring_buffer__consume": (i, [vp]),
@@ -220,7 +223,7 @@ def percpu_u64_sum(map_fd: int, key: int) -> int:
     return sum(values)
 
 
-SampleHandler = Callable[[bytes], None]
+SampleHandler = Callable[[bytes], int | None]
 
 
 def make_sample_callback(handler: SampleHandler) -> object:
@@ -231,9 +234,40 @@ def make_sample_callback(handler: SampleHandler) -> object:
 
     def on_sample(_ctx: int | None, data: int | None, size: int) -> int:
         try:
-            handler(ctypes.string_at(data, size) if data else b"")
+            # a negative result stops ring_buffer__consume (the record itself is consumed)
+            return handler(ctypes.string_at(data, size) if data else b"") or 0
         except Exception:  # a C callback must not raise; the handler counts its own failures
             log.exception("ring buffer handler failed")
         return 0
 
     return SAMPLE_FN(on_sample)
+
+
+BPF_ANY = 0
+
+
+def map_update(map_fd: int, key: bytes, value: bytes, step: str) -> None:
+    """Write one entry of a (non per-CPU) map."""
+    rc = lib().bpf_map_update_elem(map_fd, key, value, BPF_ANY)
+    if rc < 0:
+        raise failure(step, ctypes.get_errno() or -rc)
+
+
+def map_delete(map_fd: int, key: bytes) -> bool:
+    """Delete one entry; False when it was not there."""
+    return bool(lib().bpf_map_delete_elem(map_fd, key) == 0)
+
+
+def map_items(map_fd: int, key_size: int, value_size: int, limit: int) -> list[tuple[bytes, bytes]]:
+    """Up to ``limit`` (key, value) pairs of a hash map (entries may change while we walk)."""
+    items: list[tuple[bytes, bytes]] = []
+    key = ctypes.create_string_buffer(key_size)
+    value = ctypes.create_string_buffer(value_size)
+    previous: ctypes.Array[ctypes.c_char] | None = None
+    while len(items) < limit:
+        if lib().bpf_map_get_next_key(map_fd, previous, key) < 0:
+            break
+        if lib().bpf_map_lookup_elem(map_fd, key, value) == 0:
+            items.append((key.raw, value.raw))
+        previous = ctypes.create_string_buffer(key.raw, key_size)
+    return items

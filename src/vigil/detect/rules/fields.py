@@ -190,10 +190,14 @@ def _cmdline(event: Event) -> str:
 
 
 def _lineage(event: Event) -> tuple[str, ...]:
-    """Executables of self, parent, grandparent, … (nearest first)."""
+    """Executables of self, parent, grandparent, … (nearest first).
+
+    ``ProcessInfo.ancestors`` starts with the parent (the sensor's process tree); an event that
+    only knows ``parent_exe`` still has a parent."""
     p = event.process
-    head = (p.exe, p.parent_exe) if p.parent_exe else (p.exe,)
-    return head + p.ancestors if p.parent_exe else head
+    if p.ancestors:
+        return (p.exe, *p.ancestors)
+    return (p.exe, p.parent_exe) if p.parent_exe else (p.exe,)
 
 
 def _ancestor(transform: Callable[[str], str]) -> Callable[[str | None], Getter]:

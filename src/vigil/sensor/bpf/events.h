@@ -4,27 +4,69 @@
 #ifndef VIGIL_EVENTS_H
 #define VIGIL_EVENTS_H
 
+/* record types: also the index of the per-type lost-event counters */
 #define VIGIL_EVENT_EXEC 1
 #define VIGIL_EVENT_CONNECT 2
-/* size of the per-CPU lost-event counter array: indexed by event type */
-#define VIGIL_EVENT_TYPES 3
+#define VIGIL_EVENT_EXIT 3
+#define VIGIL_EVENT_FORK 4
+#define VIGIL_EVENT_ACCEPT 5
+#define VIGIL_EVENT_LISTEN 6
+#define VIGIL_EVENT_DNS 7
+#define VIGIL_EVENT_PACKET_SOCKET 8
+#define VIGIL_EVENT_OPEN 9
+#define VIGIL_EVENT_SYMLINK 10
+#define VIGIL_EVENT_LINK 11
+#define VIGIL_EVENT_RENAME 12
+#define VIGIL_EVENT_UNLINK 13
+#define VIGIL_EVENT_CHMOD 14
+#define VIGIL_EVENT_SETUID 15
+#define VIGIL_EVENT_SETGID 16
+#define VIGIL_EVENT_PTRACE 17
+#define VIGIL_EVENT_MOUNT 18
+#define VIGIL_EVENT_UMOUNT 19
+#define VIGIL_EVENT_UNSHARE 20
+#define VIGIL_EVENT_SETNS 21
+#define VIGIL_EVENT_MEMFD_CREATE 22
+#define VIGIL_EVENT_BPF 23
+#define VIGIL_EVENT_MODULE_LOAD 24
+/* size of the per-CPU lost/filtered counter arrays: indexed by event type */
+#define VIGIL_EVENT_TYPES 25
 
 #define VIGIL_EXE_MAX 256
 #define VIGIL_ARGS_MAX 1024
+#define VIGIL_PATH_MAX 256
+#define VIGIL_SHORT_MAX 64
+/* dentry walks (cwd, the executable's file): at most this many components */
+#define VIGIL_PATH_DEPTH 24
 
 /* vigil_exec.flags */
 #define VIGIL_EXEC_ARGS_TRUNCATED 1
 #define VIGIL_EXEC_EXE_TRUNCATED 2
+#define VIGIL_EXEC_CWD_TRUNCATED 4
+#define VIGIL_EXEC_FILE_TRUNCATED 8
+
+/* vigil_syscall.flags: string i was cut at its bound */
+#define VIGIL_STR0_TRUNCATED 1
+#define VIGIL_STR1_TRUNCATED 2
+#define VIGIL_STR2_TRUNCATED 4
 
 /* vigil_connect.protocol: from the socket's type */
 #define VIGIL_PROTO_TCP 1
 #define VIGIL_PROTO_UDP 2
+
+/* prefix table entry kinds (struct vigil_prefix.kind) */
+#define VIGIL_PREFIX_READ 1  /* opens for read of these paths are reported */
+#define VIGIL_PREFIX_WRITE 2 /* writes, creates, truncates, renames, unlinks below these */
+#define VIGIL_PREFIXES_MAX 32
+#define VIGIL_PREFIX_LEN 64
 
 struct vigil_header {
 	__u32 type;
 	__u32 pid;  /* tgid, as seen from the initial pid namespace */
 	__u32 ppid; /* real_parent's tgid */
 	__u32 uid;  /* in the initial user namespace */
+	__u32 euid;
+	__u32 gid;
 	__u64 cgroup_id;
 	__u64 ktime_ns; /* CLOCK_MONOTONIC */
 	/* the process's start (ns since boot, as /proc/<pid>/stat's starttime): pid + start_ns
@@ -32,12 +74,26 @@ struct vigil_header {
 	__u64 start_ns;
 };
 
+/* Sent up to the end of args[args_len]: the rest of args is not copied. Paths from dentry
+ * walks (cwd, file) are their components leaf first, each NUL-terminated: user space reverses
+ * them. */
 struct vigil_exec {
 	struct vigil_header hdr;
 	__u32 flags;
-	__u16 exe_len;  /* bytes of exe, without the trailing NUL */
+	__u16 exe_len;  /* bytes of exe (bprm->filename), without the trailing NUL */
 	__u16 args_len; /* bytes of args: NUL-separated argv */
+	__u16 cwd_len;
+	__u16 file_len;   /* the opened executable's own path (bprm->file), leaf first */
+	__u16 interp_len; /* bprm->interp: differs from exe for scripts and binfmt_misc */
+	__u16 file_depth; /* components walked; 0xffff when the walk reached its bound */
+	__u64 file_ctime_s; /* the executable's inode: max(ctime, mtime), seconds */
+	__u64 file_magic;   /* its superblock's magic (OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC, ...) */
+	__u32 file_nlink;   /* 0: unlinked (memfd, deleted after exec) */
+	__u32 pad;
 	char exe[VIGIL_EXE_MAX];
+	char interp[VIGIL_EXE_MAX];
+	char cwd[VIGIL_PATH_MAX];
+	char file[VIGIL_PATH_MAX];
 	char args[VIGIL_ARGS_MAX];
 };
 
@@ -50,5 +106,87 @@ struct vigil_connect {
 	__u8 pad[3];
 	__u8 addr[16]; /* network byte order; AF_INET uses the first 4 bytes */
 };
+
+/* Accept (remote end = peer) and listen/bind (local end): both ends of the socket. */
+struct vigil_socket {
+	struct vigil_header hdr;
+	__s32 ret;
+	__u16 family;
+	__u8 protocol;
+	__u8 pad;
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+/* Everything else: a syscall's integer arguments and up to three strings. Sent up to the end of
+ * the last string used (str2 when str2_len, else str1 when str1_len, else str0). For DNS, str0
+ * holds the first bytes of the query payload (binary), args[0] the destination port. */
+struct vigil_syscall {
+	struct vigil_header hdr;
+	__s64 ret;
+	__u64 args[4];
+	__u32 flags;
+	__u16 str0_len;
+	__u16 str1_len;
+	__u16 str2_len;
+	__u16 pad[3];
+	char str0[VIGIL_PATH_MAX];
+	char str1[VIGIL_PATH_MAX];
+	char str2[VIGIL_SHORT_MAX];
+};
+
+/* exit and fork: the process, its exit code or its parent */
+struct vigil_task {
+	struct vigil_header hdr;
+	__s32 exit_code; /* exit: wait(2) status as the kernel keeps it (code << 8 | signal) */
+	__u32 pad;
+};
+
+/* --- maps user space writes --- */
+struct vigil_prefix {
+	__u32 kind; /* VIGIL_PREFIX_*; 0 ends the table */
+	__u32 len;
+	char path[VIGIL_PREFIX_LEN];
+};
+
+struct vigil_config {
+	__u32 self_tgid; /* the agent itself: never reported (its own bpf()/open() would echo) */
+	__u32 prefixes;  /* entries used in the prefix table */
+};
+
+/* a locked profile's executable in one cgroup: exe is FNV-1a 64 of bprm->filename */
+struct vigil_exec_key {
+	__u64 cgroup_id;
+	__u64 exe_hash;
+};
+
+struct vigil_dest_key {
+	__u64 cgroup_id;
+	__u8 addr[16];
+	__u16 port;
+	__u8 protocol;
+	__u8 family_v6;
+	__u32 pad;
+};
+
+/* per (cgroup, type) losses: how many and when (ktime of the first and the last) */
+struct vigil_loss_key {
+	__u64 cgroup_id;
+	__u32 type;
+	__u32 pad;
+};
+
+struct vigil_loss {
+	__u64 count;
+	__u64 first_ns;
+	__u64 last_ns;
+};
+
+/* vigil_filter value flags: what the kernel drops for a locked cgroup */
+#define VIGIL_FILTER_EXEC 1    /* execs of allowed executables */
+#define VIGIL_FILTER_CONNECT 2 /* connects to allowed destinations */
+#define VIGIL_FILTER_TASK 4    /* fork and exit (steady state; the tree falls back to /proc) */
 
 #endif

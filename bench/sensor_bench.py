@@ -1,0 +1,337 @@
+"""Sensor benchmarks (issue 3): each runs the workload without and with the agent in one run.
+
+    sudo .venv/bin/python bench/sensor_bench.py {exec,connect,cpu,burst,rss,all} [--scale F]
+
+The agent is the real one (`vigil run`, full pipeline, API on a free loopback port), started
+in its own process; loss and counters come from its /api/v1/health. Counts are scaled down
+from the issue's figures so that each benchmark finishes in a few minutes on 2 shared cores:
+the printed line says what was run. Results are appended to bench/results/sensor.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VIGIL = ROOT / ".venv" / "bin" / "vigil"
+RESULTS = ROOT / "bench" / "results" / "sensor.jsonl"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def agent(data_dir: Path, config: str = "") -> Iterator[tuple[int, int]]:
+    """(pid, api port) of a running `vigil run`; stopped with SIGINT on exit."""
+    port = free_port()
+    cfg = data_dir / "config.yaml"
+    cfg.write_text(config or "profiles:\n  learning_period: null\n")
+    proc = subprocess.Popen(
+        [
+            str(VIGIL),
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--config",
+            str(cfg),
+            "--output",
+            f"jsonl:{data_dir / 'alerts.jsonl'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "agent.log", "wb"),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if health(port)["status"] == "ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise SystemExit(f"agent died: {(data_dir / 'agent.log').read_text()[-500:]}")
+            time.sleep(0.3)
+        time.sleep(1.0)  # let the /proc seed and first events settle
+        yield proc.pid, port
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def health(port: int) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=60) as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def report(name: str, figure: float, unit: str, target: str, ok: bool, detail: dict) -> None:  # type: ignore[type-arg]
+    verdict = "PASS" if ok else "FAIL"
+    print(f"{name}: {figure:.2f}{unit} (target {target}) {verdict} {json.dumps(detail)}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as out:
+        out.write(
+            json.dumps(
+                {
+                    "bench": name,
+                    "figure": round(figure, 3),
+                    "unit": unit,
+                    "target": target,
+                    "pass": ok,
+                    "time": time.time(),
+                    **detail,
+                }
+            )
+            + "\n"
+        )
+
+
+# -- workloads -----------------------------------------------------------------------------------
+def exec_storm(n: int) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["sh", "-c", f"i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"], check=True
+    )
+    return time.perf_counter() - start
+
+
+def connect_storm(n: int) -> float:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1024)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                conn.close()
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    for _ in range(n):
+        with socket.create_connection(("127.0.0.1", port)):
+            pass
+    elapsed = time.perf_counter() - start
+    stop.set()
+    server.close()
+    return elapsed
+
+
+def best_of(runs: int, work: Callable[[], float]) -> float:
+    return min(work() for _ in range(runs))
+
+
+def slowdown(name: str, work: Callable[[], float], n: int, scale_note: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work()  # warm caches
+        without = best_of(3, work)
+        with agent(Path(tmp)) as (pid, port):
+            with_agent = best_of(3, work)
+            stats = health(port)["sensor_stats"]
+        without_after = best_of(3, work)
+    base = min(without, without_after)
+    ratio = (with_agent / base - 1) * 100
+    report(
+        name,
+        ratio,
+        "%",
+        "<= 3% slowdown",
+        ratio <= 3.0,
+        {
+            "n": n,
+            "without_s": round(base, 3),
+            "with_s": round(with_agent, 3),
+            "scaled": scale_note,
+            "received": stats["received"],
+        },
+    )
+
+
+def bench_exec(scale: float) -> None:
+    n = int(20000 * scale)
+    slowdown("exec_storm", lambda: exec_storm(n), n, f"{n} of 20000 fork+exec /bin/true")
+
+
+def bench_connect(scale: float) -> None:
+    n = int(20000 * scale)
+    slowdown("connect_storm", lambda: connect_storm(n), n, f"{n} of 20000 loopback connects")
+
+
+def paced_opens(rate: int, seconds: float, path: str = "/etc/shadow") -> int:
+    """Open ``path`` (a watched read path: one event each) ``rate`` times a second."""
+    done = 0
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < seconds:
+        target = int(elapsed * rate)
+        while done < target:
+            os.close(os.open(path, os.O_RDONLY))
+            done += 1
+        time.sleep(0.002)
+    return done
+
+
+def bench_cpu(scale: float) -> None:
+    seconds = max(5.0, 20 * scale)
+    with tempfile.TemporaryDirectory() as tmp, agent(Path(tmp)) as (pid, port):
+        before = cpu_seconds(pid)
+        idle_start = time.monotonic()
+        time.sleep(seconds / 2)
+        idle = (cpu_seconds(pid) - before) / (time.monotonic() - idle_start)
+        before = cpu_seconds(pid)
+        start = time.monotonic()
+        sent = paced_opens(5000, seconds)
+        busy = (cpu_seconds(pid) - before) / (time.monotonic() - start)
+        stats = health(port)["sensor_stats"]
+    percent = busy * 100
+    report(
+        "cpu_5k_events",
+        percent,
+        "% of one core",
+        "<= 5%",
+        percent <= 5.0,
+        {
+            "events_per_s": round(sent / seconds),
+            "seconds": seconds,
+            "idle_percent": round(idle * 100, 2),
+            "received": stats["received"],
+            "note": "every event is delivered to user space (none filtered in the kernel)",
+        },
+    )
+
+
+def bench_burst(scale: float) -> None:
+    n = int(100_000 * scale)
+    config = "profiles:\n  learning_period: null\nsensor:\n  ringbuf_bytes: 67108864\n"
+    with tempfile.TemporaryDirectory() as tmp, agent(Path(tmp), config) as (pid, port):
+        before = health(port)["sensor_stats"]
+        start = time.perf_counter()
+        for _ in range(n):
+            os.close(os.open("/etc/shadow", os.O_RDONLY))
+        burst_s = time.perf_counter() - start
+        time.sleep(10)  # let the agent drain (the host goes on producing events meanwhile)
+        after = health(port)["sensor_stats"]
+    lost = (after["lost_kernel"] - before["lost_kernel"]) + (
+        after["lost_user"] - before["lost_user"]
+    )
+    report(
+        "burst_100k",
+        lost,
+        " events lost",
+        "0 lost",
+        lost == 0,
+        {
+            "n": n,
+            "burst_s": round(burst_s, 3),
+            "received": after["received"] - before["received"],
+            "ringbuf_bytes": 1 << 26,
+        },
+    )
+
+
+def bench_rss(scale: float) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from vigil.lab import RuncContainer, build_busybox_rootfs
+
+    count = int(200 * scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = build_busybox_rootfs(Path(tmp) / "rootfs")
+        containers: list[RuncContainer] = []
+        try:
+            with agent(
+                Path(tmp) / "agent" if (Path(tmp) / "agent").mkdir() is None else Path(tmp)
+            ) as (pid, port):
+                base = rss_mb(pid)
+                suffix = uuid.uuid4().hex[:6]
+                for i in range(count):
+                    c = RuncContainer(
+                        f"vigil-rss-{suffix}-{i}",
+                        rootfs,
+                        Path(tmp) / f"b{i}",
+                        ["/bin/sleep", "600"],
+                    )
+                    c.start()
+                    containers.append(c)
+                for c in containers:  # activity in every container: identity + profiles fill
+                    c.spawn(["/bin/cat", "/etc/hostname"])
+                time.sleep(10)
+                peak = rss_mb(pid)
+                stats = health(port)
+        finally:
+            for c in containers:
+                c.remove()
+    report(
+        "rss_200_containers",
+        peak,
+        " MB",
+        "<= 80 MB",
+        peak <= 80,
+        {"containers": count, "rss_before_mb": round(base, 1), "profiles": stats["profiles"]},
+    )
+
+
+BENCHES = {
+    "exec": bench_exec,
+    "connect": bench_connect,
+    "cpu": bench_cpu,
+    "burst": bench_burst,
+    "rss": bench_rss,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("bench", choices=[*BENCHES, "all"])
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=0.1,
+        help="fraction of the issue's counts (default 0.1; rss uses 1.0)",
+    )
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the benchmarks run the real agent: run them as root")
+    for name in BENCHES if args.bench == "all" else [args.bench]:
+        scale = 1.0 if name == "rss" and args.scale == 0.1 else args.scale
+        BENCHES[name](scale)
+
+
+if __name__ == "__main__":
+    main()

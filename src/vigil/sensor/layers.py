@@ -1,0 +1,69 @@
+"""Where an executable comes from: the container's writable (overlay upper) layer or not.
+
+An exec record carries the executable's superblock magic and its path as the process sees it.
+When that filesystem is an overlay, the file lies on the writable layer exactly when it exists
+in the overlay's ``upperdir``, which the process's root mount names in its super options. The
+upper dir is looked up once per cgroup (from any of its processes) and cached.
+
+Containers whose root is not an overlay (plain ``runc`` with a directory rootfs) have no
+separate writable layer: their executables are never reported as on it, and
+``exe_changed_after_start`` (ctime/mtime later than the container's first process) is the
+signal that the file was dropped or modified at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+OVERLAYFS_MAGIC = 0x794C7630
+
+
+def root_upperdir(mountinfo: str) -> str | None:
+    """The ``upperdir`` of the overlay mounted at ``/`` in a mountinfo text, if any."""
+    found: str | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 10 or fields[4] != "/":
+            continue
+        try:
+            dash = fields.index("-")
+        except ValueError:
+            continue
+        found = None  # the last mount at "/" is the one in effect
+        if fields[dash + 1] == "overlay" and len(fields) > dash + 3:
+            for option in fields[dash + 3].split(","):
+                if option.startswith("upperdir="):
+                    found = option.removeprefix("upperdir=").replace("\\040", " ")
+    return found
+
+
+class WritableLayers:
+    def __init__(self, proc_root: Path = Path("/proc"), capacity: int = 4096) -> None:
+        self.proc_root = proc_root
+        self.capacity = capacity
+        self._upper: OrderedDict[int, str | None] = OrderedDict()
+
+    def upperdir(self, cgroup_id: int, pids: tuple[int, ...]) -> str | None:
+        if cgroup_id in self._upper:
+            return self._upper[cgroup_id]
+        for pid in pids:
+            try:
+                text = (self.proc_root / str(pid) / "mountinfo").read_text(errors="replace")
+            except OSError:
+                continue
+            upper = root_upperdir(text)
+            self._upper[cgroup_id] = upper
+            if len(self._upper) > self.capacity:
+                self._upper.popitem(last=False)
+            return upper
+        return None  # every process gone: do not cache, the next exec may tell
+
+    def on_writable_layer(
+        self, magic: int, path: str, cgroup_id: int, pids: tuple[int, ...]
+    ) -> bool:
+        if magic != OVERLAYFS_MAGIC or not path.startswith("/"):
+            return False
+        upper = self.upperdir(cgroup_id, pids)
+        return upper is not None and os.path.lexists(upper + path)

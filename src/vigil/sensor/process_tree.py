@@ -1,0 +1,231 @@
+"""The host's process tree in user space, from exec/fork/exit events and a /proc scan at start.
+
+The kernel sends exe and argv only at exec; every other event names its process by pid and start
+time. The tree gives each event its process's program, its parent's executable and its
+ancestors' (nearest first, ``max_depth`` of them), which rules match as ``proc.pname`` and
+``proc.aname[n]``.
+
+Entries are keyed by pid but carry the start time, so a recycled pid never inherits another
+process's identity. Processes the tree does not know (they started before the sensor, or their
+events were dropped in the kernel because a locked profile allows them) are read once from
+/proc, with the same start-time check. The tree is bounded: least recently used out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.models import Event, EventType
+from vigil.sensor.decode import ARGS_MAX, EXE_MAX, argv_text, safe_text
+
+NSEC_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+#: fields of /proc/<pid>/stat counted from the first field after the ")" of comm
+PPID_INDEX = 4 - 3
+STARTTIME_INDEX = 22 - 3
+DEFAULT_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    exe: str
+    cmdline: str
+    #: argv was cut or escaped (same meaning as ProcessInfo.cmdline_truncated)
+    truncated: bool
+
+
+@dataclass(slots=True)
+class Node:
+    pid: int
+    #: ns since boot; 0 when unknown (matches any start when looked up)
+    start_ns: int
+    ppid: int
+    program: Program | None
+    cgroup_id: int = 0
+
+
+class ProcessTree:
+    def __init__(
+        self,
+        *,
+        capacity: int = 32768,
+        proc_root: Path = Path("/proc"),
+        cgroup2_root: Path | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        self.capacity = capacity
+        self.proc_root = proc_root
+        self.cgroup2_root = cgroup2_root
+        self.max_depth = max_depth
+        self._nodes: OrderedDict[int, Node] = OrderedDict()
+        #: cgroup id → the earliest process start seen in it (≈ when the container started)
+        self._cgroup_start: dict[int, int] = {}
+        self._cgroup_ids: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    # -- building the tree -----------------------------------------------------------------
+    def seed(self) -> int:
+        """Add every process /proc lists now; returns how many were added."""
+        added = 0
+        try:
+            entries = [e for e in os.listdir(self.proc_root) if e.isdigit()]
+        except OSError:
+            return 0
+        for entry in entries[: self.capacity]:
+            node = self._from_proc(int(entry), None)
+            if node is not None:
+                self._store(node)
+                added += 1
+        return added
+
+    def observe(self, event: Event) -> Event:
+        """Update the tree with ``event`` and return it with its process's lineage filled in."""
+        p = event.process
+        self._note_cgroup(event.cgroup_id, p.start_ns)
+        if event.type is EventType.EXEC:
+            program = Program(p.exe, p.cmdline, p.cmdline_truncated)
+            self._store(Node(p.pid, p.start_ns, p.ppid, program, event.cgroup_id))
+            return self._with_lineage(event, None)
+        if event.type is EventType.FORK:
+            parent = self._node(p.ppid, 0)
+            inherited = parent.program if parent else None
+            self._store(Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id))
+            return self._with_lineage(event, inherited)
+        node = self._node(p.pid, p.start_ns)
+        if node is not None and p.ppid and node.ppid != p.ppid:
+            node.ppid = p.ppid  # re-parented to a subreaper
+        enriched = self._with_lineage(event, node.program if node else None)
+        if event.type is EventType.EXIT:
+            self._nodes.pop(p.pid, None)
+        return enriched
+
+    def cgroup_started_ns(self, cgroup_id: int) -> int | None:
+        """The earliest process start (ns since boot) seen in ``cgroup_id``."""
+        return self._cgroup_start.get(cgroup_id)
+
+    def lineage(self, pid: int, ppid: int) -> tuple[str, ...]:
+        """Executables of ``pid``'s ancestors, nearest first (parent first)."""
+        names: list[str] = []
+        seen = {pid}
+        current = ppid
+        while current > 0 and current not in seen and len(names) < self.max_depth:
+            seen.add(current)
+            node = self._node(current, 0)
+            if node is None:
+                break
+            names.append(node.program.exe if node.program else "")
+            current = node.ppid
+        return tuple(names)
+
+    # -- internals -------------------------------------------------------------------------
+    def _with_lineage(self, event: Event, program: Program | None) -> Event:
+        p = event.process
+        ancestors = self.lineage(p.pid, p.ppid)
+        changes: dict[str, object] = {
+            "ancestors": ancestors,
+            "parent_exe": ancestors[0] if ancestors else "",
+        }
+        if program is not None and event.type is not EventType.EXEC:
+            changes.update(exe=program.exe, cmdline=program.cmdline)
+            changes["cmdline_truncated"] = program.truncated
+        return dataclasses.replace(event, process=dataclasses.replace(p, **changes))  # type: ignore[arg-type]
+
+    def _note_cgroup(self, cgroup_id: int, start_ns: int) -> None:
+        if not cgroup_id or not start_ns:
+            return
+        known = self._cgroup_start.get(cgroup_id)
+        if known is None or start_ns < known:
+            if known is None and len(self._cgroup_start) >= self.capacity:
+                self._cgroup_start.pop(next(iter(self._cgroup_start)))
+            self._cgroup_start[cgroup_id] = start_ns
+
+    def _node(self, pid: int, start_ns: int) -> Node | None:
+        """The live process ``pid`` (started at ``start_ns``, 0 = any), from the tree or /proc."""
+        node = self._nodes.get(pid)
+        if node is not None and (not start_ns or not node.start_ns or node.start_ns == start_ns):
+            self._nodes.move_to_end(pid)
+            return node
+        node = self._from_proc(pid, start_ns or None)
+        if node is not None:
+            self._store(node)
+        return node
+
+    def _store(self, node: Node) -> None:
+        self._nodes[node.pid] = node
+        self._nodes.move_to_end(node.pid)
+        while len(self._nodes) > self.capacity:
+            self._nodes.popitem(last=False)
+
+    def _from_proc(self, pid: int, start_ns: int | None) -> Node | None:
+        base = self.proc_root / str(pid)
+        stat = stat_fields(base)
+        if stat is None or (start_ns is not None and stat[1] != start_ns // NSEC_PER_TICK):
+            return None
+        try:
+            with (base / "cmdline").open("rb") as f:
+                raw_args = f.read(ARGS_MAX + 1)
+            exe_raw = os.fsencode(os.readlink(base / "exe"))[:EXE_MAX]
+        except OSError:  # gone, or a kernel thread without exe
+            exe_raw, raw_args = b"", b""
+        again = stat_fields(base)
+        if again is None or again[1] != stat[1]:  # the pid was recycled while we read
+            return None
+        cmdline, args_escaped = argv_text(raw_args[:ARGS_MAX])
+        exe, exe_escaped = safe_text(exe_raw)
+        program = Program(exe, cmdline, len(raw_args) > ARGS_MAX or args_escaped or exe_escaped)
+        started = start_ns if start_ns is not None else stat[1] * NSEC_PER_TICK
+        cgroup_id = self.cgroup_id_of(base)
+        self._note_cgroup(cgroup_id, started)
+        return Node(pid, started, stat[0], program, cgroup_id)
+
+    def cgroup_id_of(self, base: Path) -> int:
+        """The cgroup2 id of the process at ``base`` (a /proc/<pid> dir); 0 when unknown."""
+        if self.cgroup2_root is None:
+            return 0
+        try:
+            lines = (base / "cgroup").read_text().splitlines()
+        except OSError:
+            return 0
+        for line in lines:
+            if line.startswith("0::"):
+                path = line[3:]
+                if path not in self._cgroup_ids:
+                    try:
+                        found = os.stat(self.cgroup2_root / path.lstrip("/")).st_ino
+                    except OSError:
+                        return 0
+                    if len(self._cgroup_ids) >= self.capacity:
+                        self._cgroup_ids.clear()
+                    self._cgroup_ids[path] = found
+                return self._cgroup_ids[path]
+        return 0
+
+
+def stat_fields(base: Path) -> tuple[int, int] | None:
+    """(ppid, starttime in clock ticks) from ``base/stat``."""
+    try:
+        stat = (base / "stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if len(fields) <= STARTTIME_INDEX:
+        return None
+    return int(fields[PPID_INDEX]), int(fields[STARTTIME_INDEX])
+
+
+def cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
+    """Where cgroup2 is mounted (``/sys/fs/cgroup`` or, on hybrid hosts, its ``unified``)."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "cgroup2":
+            return Path(fields[1])
+    return None
