@@ -79,7 +79,7 @@ class TableIdentity:
     by_cgroup: dict[int, FixedIdentity] = field(default_factory=dict)
     records: dict[str, FakeRecord] = field(default_factory=dict)
 
-    def resolve(self, cgroup_id: int, pid: int) -> FixedIdentity:
+    def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> FixedIdentity:
         return self.by_cgroup.get(cgroup_id, FixedIdentity(HOST_CONTAINER, HOST_WORKLOAD))
 
     def lookup(self, container_id: str) -> FakeRecord | None:

@@ -335,9 +335,9 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
     class PerCaseIdentity:
         """Routes each test event (cgroup id = case index) to that case's fixture host."""
 
-        def resolve(self, cgroup_id: int, pid: int) -> object:
+        def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> object:
             _, _, resolver, real_id = hosts[cgroup_id]
-            return resolver.resolve(real_id, pid)
+            return resolver.resolve(real_id, pid, recheck=recheck)
 
     sensor = QueueSensor()
     store = Store.open(tmp_path / "data")

@@ -195,6 +195,30 @@ def test_state_appearing_later_is_picked_up_after_the_retry_interval(host: FakeH
     assert resolver.resolve(cgroup_id, 1).container.id == "t1"
 
 
+def test_an_exec_rechecks_a_cgroup_answered_before_its_state_existed(host: FakeHost) -> None:
+    cgroup_id = host.cgroup_dir("/t2")
+    resolver = host.resolver(retry_interval=5.0)
+    # runc's setup (forks, mounts) in the new cgroup comes before its state.json
+    assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
+    assert resolver.resolve(cgroup_id, 1, recheck=True).container == HOST_CONTAINER
+    host.runc_container("runc", "t2", "/t2", CRIO_ANNOTATIONS)
+    # the container's first program: no waiting for the retry interval
+    assert resolver.resolve(cgroup_id, 1, recheck=True).container.id == "t2"
+    assert resolver.resolve(cgroup_id, 1).container.id == "t2"  # and the answer is kept
+
+
+def test_recheck_costs_nothing_for_settled_host_paths(host: FakeHost) -> None:
+    resolver = host.resolver()
+    root_id = os.stat(host.cgroup).st_ino
+    assert resolver.resolve(root_id, 1, recheck=True).container == HOST_CONTAINER
+    looked: list[str] = []
+    find = resolver._roots.find
+    resolver._roots.find = lambda cid: looked.append(cid) or find(cid)  # type: ignore[method-assign]
+    for _ in range(3):
+        assert resolver.resolve(root_id, 1, recheck=True).container == HOST_CONTAINER
+    assert looked == []  # "/" can never become a container: no state lookups per event
+
+
 def test_unknown_cgroup_id_is_resolved_through_proc(host: FakeHost) -> None:
     resolver = host.resolver(min_rescan_interval=60.0)
     resolver.resolve(os.stat(host.cgroup).st_ino, 1)  # first scan happens here

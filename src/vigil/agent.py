@@ -38,7 +38,7 @@ class ResolvedIdentity(Protocol):
 class Attributor(Protocol):
     """Identity as the pipeline needs it (vigil.identity.IdentityResolver fits)."""
 
-    def resolve(self, cgroup_id: int, pid: int) -> ResolvedIdentity: ...
+    def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> ResolvedIdentity: ...
 
 
 @runtime_checkable
@@ -147,14 +147,11 @@ class Agent:
         """Attribute, detect, respond and record one event; returns the alerts it raised."""
         self.metrics.events.labels(str(event.type)).inc()
         if event.container is None:
-            who = self.identity.resolve(event.cgroup_id, event.process.pid)
-            forget = getattr(self.identity, "forget", None)
-            if who.container.is_host and event.type is EventType.EXEC and forget is not None:
-                # A new container's runtime setup (mounts, forks) happens in its cgroup before
-                # its state is written, and the "not a container yet" answer is cached for a
-                # while; its first program's exec must not inherit that answer.
-                forget(event.cgroup_id)
-                who = self.identity.resolve(event.cgroup_id, event.process.pid)
+            # an exec may be a new container's first program: its cgroup's early answer
+            # ("no runtime state yet") is checked again
+            who = self.identity.resolve(
+                event.cgroup_id, event.process.pid, recheck=event.type is EventType.EXEC
+            )
             event = replace(event, container=who.container, workload=who.workload)
             # identity's runtime record (when it has one) says when the container was created:
             # a container older than the agent gives a partial profile

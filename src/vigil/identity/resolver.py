@@ -113,15 +113,23 @@ class IdentityResolver:
         self._owners_seen = pod_owners.generation if pod_owners is not None else 0
         self._retry_interval = retry_interval
         self._by_path: BoundedCache[str, Identity] = BoundedCache(max_cached, clock)
+        #: paths answered without any runtime state (yet): the container ids they could be
+        self._unsettled: BoundedCache[str, tuple[str, ...]] = BoundedCache(max_cached, clock)
         self._records: BoundedCache[str, ContainerRecord] = BoundedCache(max_containers, clock)
         self._warned: OrderedDict[str, None] = OrderedDict()
         self._scans_seen = 0
 
     # -- public API ------------------------------------------------------------------------
-    def resolve(self, cgroup_id: int, pid: int) -> Identity:
-        """The identity of the process ``pid`` in cgroup ``cgroup_id``; never raises."""
+    def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> Identity:
+        """The identity of the process ``pid`` in cgroup ``cgroup_id``; never raises.
+
+        ``recheck``: an answer cached while the path had no runtime state is checked against
+        the state roots again (a few stats). A runtime sets a container's cgroup up before it
+        writes its state, so the exec of the container's first program asks with ``recheck``
+        rather than inheriting the "not a container yet" answer of that setup.
+        """
         try:
-            return self._resolve(cgroup_id, pid)
+            return self._resolve(cgroup_id, pid, recheck)
         except Exception as exc:  # one bad input must not stop the pipeline
             self._warn("resolve", f"identity of pid {pid} unresolved: {truncate(exc, 120)}")
             return host_identity()
@@ -187,7 +195,7 @@ class IdentityResolver:
         return len(self._by_path)
 
     # -- resolution ------------------------------------------------------------------------
-    def _resolve(self, cgroup_id: int, pid: int) -> Identity:
+    def _resolve(self, cgroup_id: int, pid: int, recheck: bool = False) -> Identity:
         if self._owners is not None and self._owners.generation != self._owners_seen:
             self._rederive_workloads()
         path = self._tree.path_of(cgroup_id) if self._tree else None
@@ -199,11 +207,21 @@ class IdentityResolver:
             if self._tree is not None and self._tree.inode_of(path) == cgroup_id:
                 self._tree.remember(cgroup_id, path)  # created since the last scan
         cached = self._by_path.get(path)
-        if cached is not None:
+        if cached is not None and not (recheck and self._state_appeared(path)):
             return cached
         identity, settled = self._identity_for_path(path)
-        self._by_path.put(path, identity, ttl=None if settled else self._retry_interval)
+        ttl = None if settled else self._retry_interval
+        self._by_path.put(path, identity, ttl=ttl)
+        if identity.record is None and not settled:
+            ref = parse_container_path(path)
+            self._unsettled.put(path, (ref.id,) if ref else tuple(plain_candidates(path)), ttl)
+        else:
+            self._unsettled.pop(path)
         return identity
+
+    def _state_appeared(self, path: str) -> bool:
+        candidates = self._unsettled.get(path)
+        return bool(candidates) and any(self._roots.find(c) for c in candidates or ())
 
     def _identity_for_path(self, path: str) -> tuple[Identity, bool]:
         """The identity of a cgroup path, and whether that answer is final."""
