@@ -283,7 +283,7 @@ class RequestClock:
         return next(t for m, t in reversed(which) if m == method)
 
 
-#: the three ways delete-pod can meet its guardrail (see vigil.respond.kube_owners)
+#: the three ways delete-pod can meet its guardrail (see vigil.kube.owners)
 DELETE_PATHS = {
     "cold": "nothing known: GET pod, GET its ReplicaSet, DELETE",
     "owner_known": "controller known, ready count expired: GET ReplicaSet, DELETE",
@@ -426,8 +426,8 @@ async def delete_rounds(
     recreate_pod: Any,
     config: ResponseConfig,
 ) -> dict[str, Any]:
-    from vigil.respond.kube_actions import KubeActions
-    from vigil.respond.kube_owners import OwnerCache
+    from vigil.kube.actions import KubeActions
+    from vigil.kube.owners import OwnerCache
 
     def responder() -> Responder:
         # cold: a new cache per round; owner_known: ready counts never trusted (max_age 0)

@@ -12,11 +12,11 @@ from lightkube import AsyncClient, KubeConfig
 from tests.fakes import WEB_1, exec_event
 from vigil.config import ActionStep, ResponseConfig
 from vigil.errors import RuntimeActionError
+from vigil.kube.actions import QUARANTINE_LABEL, KubeActions, PodRef
+from vigil.kube.owners import Controller, OwnerCache, Readiness
 from vigil.models import Alert, Severity, Workload, utcnow
 from vigil.respond.actions import ActionKit
 from vigil.respond.guardrails import Guardrails
-from vigil.respond.kube_actions import QUARANTINE_LABEL, KubeActions, PodRef
-from vigil.respond.kube_owners import Controller, OwnerCache, Readiness
 from vigil.respond.responder import Responder
 
 NS = "shop"

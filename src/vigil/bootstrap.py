@@ -22,6 +22,7 @@ from vigil.errors import ConfigError, PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
 from vigil.incidents import IncidentBook
 from vigil.incidents.amend import ProfileBookAmender
+from vigil.kube.actions import KubeActions
 from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
@@ -30,7 +31,6 @@ from vigil.respond.approvals import ApprovalBook
 from vigil.respond.audit import AuditLog
 from vigil.respond.enforce import Enforcer
 from vigil.respond.forensics import Forensics
-from vigil.respond.kube_actions import KubeActions
 from vigil.respond.responder import Responder, forensics_dir
 from vigil.sensor import Sensor
 from vigil.sensor.kernel_filter import ContainerLike, FilterSync, KernelFilter

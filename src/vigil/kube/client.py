@@ -1,7 +1,7 @@
 """The Kubernetes API adapter: configuration, the lightkube client, and the calls identity needs.
 
-This module (with the response stage's Kubernetes actions) is the only place that imports
-lightkube, so that the rest of vigil deals in its own types and its own exceptions. Every
+This package (this module and the response actions in :mod:`vigil.kube.actions`) is the only
+place that imports lightkube, so that the rest of vigil deals in its own types and exceptions. Every
 failure leaves here as a :class:`KubeError` whose message names the call and quotes at most a
 bounded part of what the server said.
 

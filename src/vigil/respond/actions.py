@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from vigil.errors import RuntimeActionError
+from vigil.kube.actions import KubeActions, PodRef
 from vigil.models import Alert
 from vigil.respond.enforce import Enforcer
 from vigil.respond.forensics import Forensics, cgroup_procs
 from vigil.respond.freeze import set_frozen
-from vigil.respond.kube_actions import KubeActions, PodRef
 from vigil.respond.process import ProcessKiller, relative_cgroup_paths
 from vigil.respond.runtime import RuntimeControl
 

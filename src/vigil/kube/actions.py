@@ -3,7 +3,7 @@
 The pod is named by the CRI annotations the runtime put into the container's bundle
 (``io.kubernetes.pod.namespace`` / ``io.kubernetes.pod.name``). Actions read what they need
 from the API server, so decisions rest on the cluster's current state; only delete-pod, the one
-on the response's hot path, reuses a briefly-trusted ready count (:mod:`.kube_owners`).
+on the response's hot path, reuses a briefly-trusted ready count (:mod:`.owners`).
 Guardrails that need the API live here: protected namespaces and the minimum number of ready
 replicas the owner must keep before one of its pods is deleted.
 """
@@ -27,8 +27,8 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import PatchType
 
 from vigil.errors import RuntimeActionError, truncate
+from vigil.kube.owners import COUNTED, Controller, OwnerCache, Readiness
 from vigil.models import utcnow
-from vigil.respond.kube_owners import COUNTED, Controller, OwnerCache, Readiness
 
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
 POD_NAME = "io.kubernetes.pod.name"
@@ -156,7 +156,7 @@ class KubeActions:
 
         The hot path of the response: at most two reads before the DELETE (cold), one when the
         pod's controller is known, none while the controller's ready count is fresh (see
-        :mod:`vigil.respond.kube_owners`). Any read that fails refuses the delete.
+        :mod:`vigil.kube.owners`). Any read that fails refuses the delete.
         """
         self._check_namespace(ref)
         controller = self.owners.controller(ref.namespace, ref.name) or await self._controller(ref)
