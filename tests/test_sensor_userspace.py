@@ -85,6 +85,18 @@ def test_tree_follows_fork_exec_exit(tmp_path: Path) -> None:
     assert tree.cgroup_started_ns(7) == 999
 
 
+def test_tree_keeps_an_exec_that_overtook_its_fork(tmp_path: Path) -> None:
+    # the child runs on the other CPU and execs before the parent's fork record is written
+    fake_proc(tmp_path, 200, 1, "/bin/sh", ["sh"], 80)
+    tree = ProcessTree(proc_root=tmp_path)
+    tree.seed()
+    tree.observe(ev(EventType.EXEC, 300, 200, 999, exe="/bin/cat"))
+    fork = tree.observe(ev(EventType.FORK, 300, 200, 999))
+    assert fork.process.exe == "/bin/sh"  # what the child was when forked
+    opened = tree.observe(ev(EventType.OPEN, 300, 200, 999))
+    assert opened.process.exe == "/bin/cat"
+
+
 def test_tree_never_lends_a_recycled_pid_its_old_identity(tmp_path: Path) -> None:
     tree = ProcessTree(proc_root=tmp_path)
     tree.observe(ev(EventType.EXEC, 300, 1, 1000, exe="/bin/old"))

@@ -8,9 +8,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
@@ -85,6 +84,7 @@ class Agent:
         self.alert_hooks = list(alert_hooks)
         self.metrics = metrics or AgentMetrics()
         self.metrics.live.add(self._live_metrics)
+        self._event_counters: dict[EventType, Any] = {}  # labelled children, looked up once
         #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
         #: once it is saved: e.g. to write locked profiles into the kernel's filter maps
         self.profile_hooks = list(profile_hooks)
@@ -145,14 +145,18 @@ class Agent:
 
     async def handle(self, event: Event) -> list[Alert]:
         """Attribute, detect, respond and record one event; returns the alerts it raised."""
-        self.metrics.events.labels(str(event.type)).inc()
+        counter = self._event_counters.get(event.type)
+        if counter is None:
+            counter = self._event_counters[event.type] = self.metrics.events.labels(str(event.type))
+        counter.inc()
         if event.container is None:
             # an exec may be a new container's first program: its cgroup's early answer
             # ("no runtime state yet") is checked again
             who = self.identity.resolve(
                 event.cgroup_id, event.process.pid, recheck=event.type is EventType.EXEC
             )
-            event = replace(event, container=who.container, workload=who.workload)
+            # in place: attribution is the last step of building an event (see vigil.models)
+            event.container, event.workload = who.container, who.workload
             # identity's runtime record (when it has one) says when the container was created:
             # a container older than the agent gives a partial profile
             created = getattr(getattr(who, "record", None), "created", None)

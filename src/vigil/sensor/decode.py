@@ -141,6 +141,9 @@ DNS_TYPES = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class MalformedRecord(ValueError):
     """A ring-buffer record that cannot be decoded: counted as ``malformed`` and skipped."""
 
@@ -156,8 +159,8 @@ class WallClock:
         return cls(time.time_ns() - time.monotonic_ns())
 
     def to_datetime(self, ktime_ns: int) -> datetime:
-        seconds, nanos = divmod(ktime_ns + self.offset_ns, 1_000_000_000)
-        return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
+        # one timedelta from a fixed epoch: a third of the cost of fromtimestamp + timedelta
+        return _EPOCH + timedelta(microseconds=(ktime_ns + self.offset_ns) // 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +429,8 @@ def exit_status(status: int) -> int:
 
 
 def _syscall_text(raw: bytes, truncated: bool) -> tuple[str, bool]:
+    if not raw:
+        return "", truncated
     text, escaped = safe_text(raw)
     return text, escaped or truncated
 
