@@ -65,10 +65,11 @@ def exec_record(
     depth: int = 2,
     ctime: int = 0,
     magic: int = 0xEF53,
+    exec_hash: int = 0,
 ) -> bytes:
     cwd_raw, file_raw = components(cwd), components(file)
     body = struct.pack(
-        "=IHHHHHHQQII256s256s256s256s1024s",
+        "=IHHHHHHQQIIQ256s256s256s256s1024s",
         flags,
         len(exe) if exe_len is None else exe_len,
         len(args) if args_len is None else args_len,
@@ -80,6 +81,7 @@ def exec_record(
         magic,
         1,
         0,
+        exec_hash,
         exe,
         b"",
         cwd_raw,
@@ -101,9 +103,9 @@ def connect_record(
 
 
 def test_record_sizes_match_the_c_structs() -> None:
-    # sizeof(struct vigil_exec) == 2136, sizeof(struct vigil_connect) == 80 (76 + tail padding);
+    # sizeof(struct vigil_exec) == 2144, sizeof(struct vigil_connect) == 80 (76 + tail padding);
     # test_sensor_build checks these against events.h compiled by clang
-    assert EXEC_SIZE == 2136
+    assert EXEC_SIZE == 2144
     assert CONNECT_SIZE == 76
     assert len(exec_record()) == EXEC_SIZE
     assert len(connect_record()) == 80

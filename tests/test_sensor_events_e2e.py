@@ -336,36 +336,48 @@ def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
         )
 
         def count(events: list[Event]) -> dict[str, int]:
+            def execs(cmdline: str) -> int:
+                return sum(
+                    e.type is EventType.EXEC and e.process.cmdline == cmdline for e in events
+                )
+
             return {
-                "true": sum(
-                    e.type is EventType.EXEC and e.process.exe == "/bin/true" for e in events
-                ),
+                "true": execs("/bin/true"),
+                "true other": execs("/bin/true other"),
+                "cat": execs("/bin/cat /etc/hostname"),
                 "connect": sum(e.type is EventType.CONNECT for e in events),
-                "cat": sum(
-                    e.type is EventType.EXEC and e.process.exe == "/bin/cat" for e in events
-                ),
+                "fork": sum(e.type is EventType.FORK for e in events),
                 "all": len(events),
             }
 
-        async def main() -> tuple[dict[str, int], dict[str, int], int]:
+        async def main() -> list[dict[str, int]]:
             async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
-                before = count(await _act_and_watch(sensor, container, cgroup_id, script))
-                sensor.allow(
-                    [cgroup_id], ["/bin/true", "/bin/nc", "/bin/sh"], [f"tcp/127.0.0.1:{port}"]
+                before = await _act_and_watch(sensor, container, cgroup_id, script)
+                sensor.allow([cgroup_id], [f"tcp/127.0.0.1:{port}"])  # the profile locks
+                locked = await _act_and_watch(sensor, container, cgroup_id, script)
+                for event in locked:  # the agent found these allowed
+                    if event.type is EventType.EXEC and "cat" not in event.process.exe:
+                        sensor.remember_exec(event)
+                steady = await _act_and_watch(
+                    sensor, container, cgroup_id, script + "; /bin/true other"
                 )
-                after = count(await _act_and_watch(sensor, container, cgroup_id, script))
                 filtered = sensor.stats().filtered
-                sensor.forget(cgroup_id)
-                again = count(await _act_and_watch(sensor, container, cgroup_id, script))
-                assert again["true"] == 5 and again["connect"] >= 5
-                return before, after, filtered
+                sensor.forget(cgroup_id)  # the profile changed
+                again = await _act_and_watch(sensor, container, cgroup_id, script)
+                counts = [count(run) for run in (before, locked, steady, again)]
+                return [*counts, {"filtered": filtered}]
 
-        before, after, filtered = asyncio.run(main())
-    assert before["true"] == 5 and before["connect"] >= 5 and before["cat"] == 1
-    assert after["true"] == 0 and after["connect"] == 0
-    assert after["cat"] == 1  # not in the profile: still reported
-    assert after["all"] < before["all"] / 3
-    assert filtered >= 10
+        before, locked, steady, again, stats = asyncio.run(main())
+    assert before["true"] == 5 and before["connect"] >= 5 and before["fork"] >= 5
+    # locked: connects to the known destination and fork/exit stay in the kernel; execs are
+    # judged in user space until the agent remembers them as allowed
+    assert locked["connect"] == 0 and locked["fork"] == 0
+    assert locked["true"] == 5 and locked["cat"] == 1
+    # steady: exact repeats of remembered execs stay in the kernel too; a new argument does not
+    assert steady["true"] == 0 and steady["true other"] == 1 and steady["cat"] == 1
+    assert steady["all"] < before["all"] / 5
+    assert stats["filtered"] >= 25
+    assert again["true"] == 5 and again["connect"] >= 5  # forgotten: everything reported again
 
 
 # -- loss --------------------------------------------------------------------------------------

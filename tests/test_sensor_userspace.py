@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from vigil.errors import ConfigError
 from vigil.models import ContainerInfo, Event, EventType, ProcessInfo, Workload
 from vigil.sensor import Sensor
 from vigil.sensor.adapters import falco_sensor, tetragon_sensor
-from vigil.sensor.kernel_filter import FilterSync, dest_key, exe_hash
+from vigil.sensor.kernel_filter import FilterSync, dest_key
 from vigil.sensor.loss import LOSS_RULE, LossDetector, LossTracker, loss_event
 from vigil.sensor.proc_connector import (
     CN_IDX_PROC,
@@ -112,12 +113,6 @@ def test_tree_is_bounded(tmp_path: Path) -> None:
 
 
 # -- kernel filter -----------------------------------------------------------------------------
-def test_exe_hash_is_fnv1a_of_the_first_255_bytes() -> None:
-    assert exe_hash("") == 0xCBF29CE484222325
-    assert exe_hash("a") == 0xAF63DC4C8601EC8C  # the published FNV-1a 64 test vector
-    assert exe_hash("/" + "x" * 300) == exe_hash("/" + "x" * 254)
-
-
 def test_destination_keys() -> None:
     v4 = dest_key(9, "tcp/10.0.0.1:443")
     v6 = dest_key(9, "udp/[::1]:53")
@@ -132,8 +127,8 @@ def test_destination_keys() -> None:
 class FakeFilter:
     calls: list[tuple[str, object]] = field(default_factory=list)
 
-    def allow(self, cgroup_ids: object, executables: object, destinations: object) -> None:
-        self.calls.append(("allow", (list(cgroup_ids), sorted(executables), sorted(destinations))))  # type: ignore[call-overload]
+    def allow(self, cgroup_ids: Iterable[int], destinations: Iterable[str]) -> None:
+        self.calls.append(("allow", (list(cgroup_ids), sorted(destinations))))
 
     def forget(self, cgroup_id: int) -> None:
         self.calls.append(("forget", cgroup_id))
@@ -143,8 +138,10 @@ class FakeFilter:
 class FakeProfile:
     key: str
     state: str
-    executables: set[str]
     destinations: set[str]
+    version: int = 1
+    locked_at: datetime | None = None
+    size: int = 0
 
 
 @dataclass
@@ -158,20 +155,14 @@ def test_filter_sync_follows_locks_changes_and_departures() -> None:
     containers = [FakeContainer(web, {"": "/cg/a"}), FakeContainer(web, {"": "/cg/b"})]
     target = FakeFilter()
     sync = FilterSync(
-        target,
-        lambda: containers,
-        cgroup_id_of=lambda p: {"/cg/a": 1, "/cg/b": 2}[p],
-        filter_execs=True,
+        target, lambda: containers, cgroup_id_of=lambda p: {"/cg/a": 1, "/cg/b": 2}[p]
     )
-    profile = FakeProfile(web.key, "learning", {"/bin/nginx"}, set())
+    profile = FakeProfile(web.key, "learning", set(), size=1)
     sync.sync([profile])
     assert target.calls == []  # learning: nothing enforced
-    profile.state = "locked"
+    profile.state, profile.locked_at = "locked", T0
     sync.sync([profile])
-    assert target.calls == [
-        ("allow", ([1], ["/bin/nginx"], [])),
-        ("allow", ([2], ["/bin/nginx"], [])),
-    ]
+    assert target.calls == [("allow", ([1], [])), ("allow", ([2], []))]
     target.calls.clear()
     sync.sync([profile])
     assert target.calls == []  # unchanged: no map writes
@@ -179,17 +170,24 @@ def test_filter_sync_follows_locks_changes_and_departures() -> None:
     containers.pop()
     sync.sync([profile])
     assert ("forget", 2) in target.calls and ("forget", 1) in target.calls
-    assert ("allow", ([1], ["/bin/nginx"], ["tcp/10.0.0.1:443"])) in target.calls
+    assert ("allow", ([1], ["tcp/10.0.0.1:443"])) in target.calls
     assert sync.filtered_cgroups == {1}
 
 
-def test_filter_sync_leaves_execs_to_user_space_by_default() -> None:
+def test_filter_sync_forgets_remembered_execs_when_the_profile_changes() -> None:
+    # an exec remembered as allowed was judged against the profile as it was: any change of
+    # it (another version, a new item, a re-lock) starts the cgroup's filter afresh
     web = Workload("shop", "Deployment", "web", "nginx")
     target = FakeFilter()
     sync = FilterSync(target, lambda: [FakeContainer(web, {"": "/cg/a"})], cgroup_id_of=lambda p: 1)
-    sync.sync([FakeProfile(web.key, "locked", {"/bin/nginx"}, {"tcp/10.0.0.1:443"})])
-    # arguments, parents and users of known programs are judged in user space
-    assert target.calls == [("allow", ([1], [], ["tcp/10.0.0.1:443"]))]
+    profile = FakeProfile(web.key, "locked", {"tcp/10.0.0.1:443"}, locked_at=T0, size=3)
+    sync.sync([profile])
+    for change in ({"size": 4}, {"version": 2}, {"locked_at": T0 + timedelta(seconds=1)}):
+        target.calls.clear()
+        for name, value in change.items():
+            setattr(profile, name, value)
+        sync.sync([profile])
+        assert target.calls == [("forget", 1), ("allow", ([1], ["tcp/10.0.0.1:443"]))], change
 
 
 # -- loss --------------------------------------------------------------------------------------

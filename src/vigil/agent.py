@@ -20,6 +20,7 @@ from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
 from vigil.sensor import Sensor, SensorStats
+from vigil.sensor.kernel_filter import ExecVerdicts
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class Agent:
         self.alerts_suppressed = 0
         #: locked profiles are enforced in the kernel through this, when the sensor can
         self.profile_filter = profile_filter
+        #: execs found allowed are remembered in the kernel through this, when the sensor can
+        self.exec_verdicts = sensor if isinstance(sensor, ExecVerdicts) else None
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -167,6 +170,13 @@ class Agent:
             for detector in self.detectors
             for finding in detector.observe(event)
         ]
+        if (
+            not alerts
+            and event.type is EventType.EXEC
+            and self.exec_verdicts is not None
+            and self.profiles.allows(event)
+        ):
+            self.exec_verdicts.remember_exec(event)  # its exact repeats stay in the kernel
         if self.alert_filters:
             kept = [a for a in alerts if not any(drop(a) for drop in self.alert_filters)]
             self.alerts_suppressed += len(alerts) - len(kept)

@@ -103,8 +103,9 @@ O_ACCMODE, O_CREAT, O_TRUNC = 3, 0o100, 0o1000
 
 # type, pid, ppid, uid, euid, gid, cgroup_id, ktime_ns, start_ns
 HEADER = struct.Struct("=IIIIIIQQQ")
-# flags, exe_len, args_len, cwd_len, file_len, interp_len, file_depth, ctime, magic, nlink, pad
-EXEC_FIXED = struct.Struct("=IHHHHHHQQII")
+# flags, exe_len, args_len, cwd_len, file_len, interp_len, file_depth, ctime, magic, nlink, pad,
+# exec_hash
+EXEC_FIXED = struct.Struct("=IHHHHHHQQIIQ")
 EXEC_STRINGS = (EXE_MAX, EXE_MAX, PATH_MAX, PATH_MAX)  # exe, interp, cwd, file
 EXEC_ARGS_OFFSET = HEADER.size + EXEC_FIXED.size + sum(EXEC_STRINGS)
 CONNECT_BODY = struct.Struct("=iHHB3x16s")  # ret, family, port, protocol, pad, addr
@@ -189,6 +190,9 @@ class ExecRecord:
     file_ctime_s: int = 0
     file_magic: int = 0
     file_nlink: int = 1
+    #: what a verdict on this exec depends on, hashed in the kernel (see events.h); the key of
+    #: the kernel's allowed-exec cache
+    exec_hash: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,9 +263,20 @@ def _need(data: bytes, size: int, what: str) -> None:
 
 def _parse_exec(header: Header, data: bytes) -> ExecRecord:
     _need(data, EXEC_ARGS_OFFSET, "exec")
-    (flags, exe_len, args_len, cwd_len, file_len, interp_len, depth, ctime, magic, nlink, _) = (
-        EXEC_FIXED.unpack_from(data, HEADER.size)
-    )
+    (
+        flags,
+        exe_len,
+        args_len,
+        cwd_len,
+        file_len,
+        interp_len,
+        depth,
+        ctime,
+        magic,
+        nlink,
+        _,
+        exec_hash,
+    ) = EXEC_FIXED.unpack_from(data, HEADER.size)
     if exe_len > EXE_MAX or interp_len > EXE_MAX or args_len > ARGS_MAX:
         raise MalformedRecord(f"exec record lengths out of bounds: {exe_len}, {args_len}")
     if cwd_len > PATH_MAX or file_len > PATH_MAX:
@@ -289,6 +304,7 @@ def _parse_exec(header: Header, data: bytes) -> ExecRecord:
         file_ctime_s=ctime,
         file_magic=magic,
         file_nlink=nlink,
+        exec_hash=exec_hash,
     )
 
 

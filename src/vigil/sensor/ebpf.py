@@ -15,6 +15,7 @@ import logging
 import os
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +37,7 @@ from vigil.sensor.decode import (
     record_event,
     walked_path,
 )
-from vigil.sensor.kernel_filter import FILTER_ALL, dest_key, exec_key
+from vigil.sensor.kernel_filter import EXEC_KEY, FILTER_ALL, dest_key
 from vigil.sensor.layers import WritableLayers
 from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
@@ -54,12 +55,16 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 #: without these the sensor is not worth running; every other program is optional (a kernel
 #: without e.g. fchmodat2 or sys_enter_open still runs the rest, with a warning)
 REQUIRED_PROGRAMS = frozenset({"vigil_exec", "vigil_conn_req", "vigil_conn_ret"})
-CONFIG = struct.Struct("=II")  # self_tgid, prefixes used
+CONFIG = struct.Struct("=IIQ")  # self_tgid, prefixes used, hash seed
 PREFIX = struct.Struct("=II64s")  # kind, len, path
 LOSS_KEY = struct.Struct("=QI4x")  # cgroup_id, type
 LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
 MAX_LOSS_ENTRIES = 4096
 FILTER_VALUE = struct.Struct("=I")
+#: execs remembered as allowed, per cgroup (the kernel map holds 65536 in all)
+MAX_EXECS_PER_CGROUP = 1024
+#: execs waiting for the agent's verdict (see remember_exec): a bounded table
+PENDING_EXECS = 4096
 ALLOWED = b"\x01"
 
 
@@ -119,6 +124,8 @@ class EbpfSensor:
         self._loss_task: asyncio.Task[None] | None = None
         self._map_fds: dict[str, int] = {}
         self._allowed: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        #: (pid, ktime) of each recent exec → (cgroup, the kernel's hash of it)
+        self._exec_hashes: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
         self._skipped: list[str] = []
         self._held: Event | None = None
         self._paused = False
@@ -189,20 +196,14 @@ class EbpfSensor:
             lost_by_cgroup=dict(self._losses.total_by_cgroup),
         )
 
-    # -- kernel filter (vigil.sensor.kernel_filter.KernelFilter) ------------------------------
-    def allow(
-        self, cgroup_ids: Iterable[int], executables: Iterable[str], destinations: Iterable[str]
-    ) -> None:
-        exes, dests = list(executables), list(destinations)
+    # -- kernel filter (vigil.sensor.kernel_filter.KernelFilter, ExecVerdicts) ---------------
+    def allow(self, cgroup_ids: Iterable[int], destinations: Iterable[str]) -> None:
+        dests = list(destinations)
         for cgroup_id in cgroup_ids:
-            exec_keys = [exec_key(cgroup_id, exe) for exe in exes]
             dest_keys = [k for k in (dest_key(cgroup_id, d) for d in dests) if k is not None]
-            for key in exec_keys:
-                bpf.map_update(self._map_fd("allowed_execs"), key, ALLOWED, "allow executable")
             for key in dest_keys:
                 bpf.map_update(self._map_fd("allowed_dests"), key, ALLOWED, "allow destination")
             known = self._allowed.setdefault(cgroup_id, ([], []))
-            known[0].extend(exec_keys)
             known[1].extend(dest_keys)
             bpf.map_update(
                 self._map_fd("filter_cgroups"),
@@ -210,6 +211,22 @@ class EbpfSensor:
                 FILTER_VALUE.pack(FILTER_ALL),
                 "filter cgroup",
             )
+
+    def remember_exec(self, event: Event) -> None:
+        pending = self._exec_hashes.pop((event.process.pid, event.ktime_ns), None)
+        if pending is None or self._object is None:
+            return  # not one of ours, or already gone from the bounded table
+        cgroup_id, exec_hash = pending
+        known = self._allowed.get(cgroup_id)
+        if known is None or len(known[0]) >= MAX_EXECS_PER_CGROUP:
+            return  # not filtered (yet), or enough remembered: it goes on reaching user space
+        key = EXEC_KEY.pack(cgroup_id, exec_hash)
+        try:
+            bpf.map_update(self._map_fd("allowed_execs"), key, ALLOWED, "remember exec")
+        except SensorError as exc:  # e.g. the map is full: only a saving is missed
+            log.debug("could not remember an allowed exec: %s", exc)
+            return
+        known[0].append(key)
 
     def forget(self, cgroup_id: int) -> None:
         if self._object is None:
@@ -259,7 +276,7 @@ class EbpfSensor:
         bpf.map_update(
             self._map_fd("vigil_config_map"),
             struct.pack("=I", 0),
-            CONFIG.pack(os.getpid(), len(entries)),
+            CONFIG.pack(os.getpid(), len(entries), int.from_bytes(os.urandom(8), "little")),
             "write sensor config",
         )
 
@@ -380,6 +397,13 @@ class EbpfSensor:
         event = self._processes.observe(record_event(record, self._clock))
         if isinstance(record, ExecRecord):
             event = self._exec_origin(record, event)
+            if record.exec_hash:
+                self._exec_hashes[(record.header.pid, record.header.ktime_ns)] = (
+                    record.header.cgroup_id,
+                    record.exec_hash,
+                )
+                if len(self._exec_hashes) > PENDING_EXECS:
+                    self._exec_hashes.popitem(last=False)
         return event
 
     def _exec_origin(self, record: ExecRecord, event: Event) -> Event:
@@ -475,6 +499,7 @@ class EbpfSensor:
             self._object = None
             self._map_fds.clear()
             self._allowed.clear()
+            self._exec_hashes.clear()
         self._sample_callback = None
         unmount(self._mounted)
         self._mounted = []

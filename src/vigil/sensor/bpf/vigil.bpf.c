@@ -94,6 +94,15 @@ struct {
 	__type(value, __u8);
 } allowed_dests SEC(".maps");
 
+/* tgid -> the program it runs (lineage hash), for its children's exec hashes. LRU: exits are
+ * not tracked; an entry whose start time does not match is a recycled pid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct vigil_program);
+} programs SEC(".maps");
+
 /* Records are built here (too big for the 512-byte stack), then copied to the ring buffer at
  * their used size. */
 struct {
@@ -301,14 +310,62 @@ static __always_inline __u64 fnv1a(const char *text, __u32 len)
 	return hash;
 }
 
+static __always_inline __u64 mix(__u64 hash, __u64 value)
+{
+	hash ^= value;
+	hash *= FNV_PRIME;
+	return hash ^ (hash >> 29);
+}
+
+struct args_hash {
+	__u32 len;
+	__u64 hash;
+};
+
+/* one byte of the exec record's argv into the hash, through bpf_loop (one step to verify) */
+static long args_hash_step(__u32 i, void *data)
+{
+	struct vigil_exec *event = bpf_map_lookup_elem(&exec_scratch, &ZERO);
+	struct args_hash *ctx = data;
+
+	if (!event || i >= ctx->len)
+		return 1;
+	ctx->hash ^= (__u8)event->args[i & (VIGIL_ARGS_MAX - 1)];
+	ctx->hash *= FNV_PRIME;
+	return 0;
+}
+
+static __always_inline __u64 hash_seed(void)
+{
+	struct vigil_config *cfg = bpf_map_lookup_elem(&vigil_config_map, &ZERO);
+
+	return cfg ? cfg->hash_seed : 0;
+}
+
+/* The program a process runs, with its whole ancestry: its own entry in `programs`, or, for a
+ * process that started or last exec'd before the sensor, its very instance (pid, start). */
+static __always_inline __u64 lineage_of(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	struct vigil_program *known = bpf_map_lookup_elem(&programs, &tgid);
+
+	if (known && known->start_ns == start)
+		return known->exe_hash;
+	return mix(mix(FNV_OFFSET, tgid), start);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct vigil_exec *event = bpf_map_lookup_elem(&exec_scratch, &ZERO);
 	unsigned long arg_start, arg_end, len;
+	struct args_hash args = {};
+	struct vigil_program program;
 	struct file *file;
 	struct inode *inode;
-	__u64 ctime, mtime, size;
+	__u64 ctime, mtime, size, hash;
+	__u32 tgid;
 	long copied;
 
 	if (!event || is_self())
@@ -325,31 +382,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (copied == sizeof(event->exe))
 		event->flags |= VIGIL_EXEC_EXE_TRUNCATED; /* may also be an exact fit: be pessimistic */
 
-	if (filter_flags() & VIGIL_FILTER_EXEC) {
-		struct vigil_exec_key key = {
-			.cgroup_id = event->hdr.cgroup_id,
-			.exe_hash = fnv1a(event->exe, event->exe_len),
-		};
-
-		if (bpf_map_lookup_elem(&allowed_execs, &key)) {
-			count_filtered(VIGIL_EVENT_EXEC);
-			return 0;
-		}
-	}
-
-	copied = bpf_probe_read_kernel_str(event->interp, sizeof(event->interp), BPF_CORE_READ(bprm, interp));
-	event->interp_len = copied > 0 ? copied - 1 : 0;
-
-	event->cwd_len = walk_path(task, BPF_CORE_READ(task, fs, pwd.dentry),
-				   BPF_CORE_READ(task, fs, pwd.mnt), false, &event->file_depth);
-	if (event->file_depth == 0xffff)
-		event->flags |= VIGIL_EXEC_CWD_TRUNCATED;
-
 	file = BPF_CORE_READ(bprm, file);
-	event->file_len = walk_path(task, BPF_CORE_READ(file, f_path.dentry),
-				    BPF_CORE_READ(file, f_path.mnt), true, &event->file_depth);
-	if (event->file_depth == 0xffff)
-		event->flags |= VIGIL_EXEC_FILE_TRUNCATED;
 	inode = BPF_CORE_READ(file, f_inode);
 	ctime = BPF_CORE_READ(inode, i_ctime_sec);
 	mtime = BPF_CORE_READ(inode, i_mtime_sec);
@@ -369,6 +402,53 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (len && bpf_probe_read_user(event->args, len, (const void *)arg_start) != 0)
 		len = 0;
 	event->args_len = len;
+
+	/* This process's program from now on: the path given, the file itself, its ancestry. */
+	hash = mix(fnv1a(event->exe, event->exe_len), lineage_of(BPF_CORE_READ(task, real_parent)));
+	hash = mix(hash, BPF_CORE_READ(inode, i_sb, s_dev));
+	hash = mix(hash, BPF_CORE_READ(inode, i_ino));
+	program.start_ns = event->hdr.start_ns;
+	program.exe_hash = hash;
+	tgid = event->hdr.pid;
+	bpf_map_update_elem(&programs, &tgid, &program, BPF_ANY);
+
+	/* Everything else a verdict on this exec reads: argv, ids, the file's state, the cwd. */
+	args.len = len;
+	args.hash = hash_seed();
+	bpf_loop(VIGIL_ARGS_MAX, args_hash_step, &args, 0);
+	hash = mix(args.hash, hash);
+	hash = mix(hash, ((__u64)event->hdr.euid << 32) | event->hdr.uid);
+	hash = mix(hash, event->hdr.gid);
+	hash = mix(hash, event->file_ctime_s);
+	hash = mix(hash, event->file_magic ^ ((__u64)event->file_nlink << 32));
+	hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_inode, i_ino));
+	hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_sb, s_dev));
+	event->exec_hash = hash ? hash : 1;
+
+	if (filter_flags() & VIGIL_FILTER_EXEC) {
+		struct vigil_exec_key key = {
+			.cgroup_id = event->hdr.cgroup_id,
+			.exec_hash = event->exec_hash,
+		};
+
+		if (bpf_map_lookup_elem(&allowed_execs, &key)) {
+			count_filtered(VIGIL_EVENT_EXEC);
+			return 0;
+		}
+	}
+
+	copied = bpf_probe_read_kernel_str(event->interp, sizeof(event->interp), BPF_CORE_READ(bprm, interp));
+	event->interp_len = copied > 0 ? copied - 1 : 0;
+
+	event->cwd_len = walk_path(task, BPF_CORE_READ(task, fs, pwd.dentry),
+				   BPF_CORE_READ(task, fs, pwd.mnt), false, &event->file_depth);
+	if (event->file_depth == 0xffff)
+		event->flags |= VIGIL_EXEC_CWD_TRUNCATED;
+
+	event->file_len = walk_path(task, BPF_CORE_READ(file, f_path.dentry),
+				    BPF_CORE_READ(file, f_path.mnt), true, &event->file_depth);
+	if (event->file_depth == 0xffff)
+		event->flags |= VIGIL_EXEC_FILE_TRUNCATED;
 
 	size = __builtin_offsetof(struct vigil_exec, args) + (len & (VIGIL_ARGS_MAX * 2 - 1));
 	if (size > sizeof(*event))
@@ -398,8 +478,16 @@ static __always_inline int task_event(struct task_struct *task, __u32 type, __s3
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 {
+	struct vigil_program program;
+	__u32 tgid;
+
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0; /* a new thread, not a new process */
+	/* the child runs its parent's program (and ancestry) until it execs */
+	program.exe_hash = lineage_of(parent);
+	program.start_ns = BPF_CORE_READ(child, start_boottime);
+	tgid = BPF_CORE_READ(child, tgid);
+	bpf_map_update_elem(&programs, &tgid, &program, BPF_ANY);
 	return task_event(child, VIGIL_EVENT_FORK, 0);
 }
 
