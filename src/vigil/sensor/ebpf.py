@@ -89,6 +89,7 @@ class EbpfSensor:
         watch: WatchedPaths = DEFAULT_WATCH,
         proc_root: Path = Path("/proc"),
         loss_poll_interval: float = 1.0,
+        drain_interval: float = 0.01,
     ) -> None:
         if ringbuf_bytes < PAGE_SIZE or ringbuf_bytes & (ringbuf_bytes - 1):
             raise ConfigError(
@@ -103,6 +104,10 @@ class EbpfSensor:
         self.watch = watch
         self.proc_root = proc_root
         self.loss_poll_interval = loss_poll_interval
+        #: the programs wake the reader only for bursts (see wakeup() in vigil.bpf.c): the ring
+        #: is drained this often instead, which bounds the delay an event can see
+        self.drain_interval = drain_interval
+        self._drain_timer: asyncio.TimerHandle | None = None
 
         self._mounted: list[KernelFilesystem] = []
         self._object: int | None = None
@@ -324,6 +329,14 @@ class EbpfSensor:
             bpf.lib().ring_buffer__epoll_fd(self._ringbuf), "ring buffer epoll fd"
         )
         self._loop.add_reader(self._reader_fd, self._drain)
+        self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
+
+    def _drain_on_timer(self) -> None:
+        if self._loop is None or self._ringbuf is None:
+            return
+        if not self._paused:
+            self._drain()
+        self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
 
     def _drain(self, final: bool = False) -> None:
         """Read the records waiting in the ring buffer (each one goes through _on_record).
@@ -473,6 +486,9 @@ class EbpfSensor:
         if self._loss_task is not None:
             self._loss_task.cancel()
             self._loss_task = None
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self._reader_fd is not None and self._loop is not None:
             self._loop.remove_reader(self._reader_fd)
             self._reader_fd = None

@@ -146,6 +146,17 @@ struct {
 
 static const __u32 ZERO = 0;
 
+/* Waking the reader costs more than the rest of a record (an irq_work, an IPI in a VM): user
+ * space drains on a short timer instead, and is woken only when a burst fills the ring. */
+#define VIGIL_WAKEUP_BYTES (256 << 10)
+
+static __always_inline __u64 wakeup(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > VIGIL_WAKEUP_BYTES ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
 /* -- bookkeeping -------------------------------------------------------------------------------- */
 
 static __always_inline bool is_self(void)
@@ -453,7 +464,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	size = __builtin_offsetof(struct vigil_exec, args) + (len & (VIGIL_ARGS_MAX * 2 - 1));
 	if (size > sizeof(*event))
 		size = sizeof(*event);
-	if (bpf_ringbuf_output(&events, event, size, 0) != 0)
+	if (bpf_ringbuf_output(&events, event, size, wakeup()) != 0)
 		count_lost(VIGIL_EVENT_EXEC);
 	return 0;
 }
@@ -470,7 +481,7 @@ static __always_inline int task_event(struct task_struct *task, __u32 type, __s3
 	}
 	fill_header_of(&event.hdr, type, task);
 	event.exit_code = exit_code;
-	if (bpf_ringbuf_output(&events, &event, sizeof(event), 0) != 0)
+	if (bpf_ringbuf_output(&events, &event, sizeof(event), wakeup()) != 0)
 		count_lost(type);
 	return 0;
 }
@@ -565,7 +576,7 @@ static __always_inline bool socket_ends(struct socket *sock, struct vigil_socket
 
 static __always_inline int submit_socket(struct vigil_socket *event, __u32 type)
 {
-	if (bpf_ringbuf_output(&events, event, sizeof(*event), 0) != 0)
+	if (bpf_ringbuf_output(&events, event, sizeof(*event), wakeup()) != 0)
 		count_lost(type);
 	return 0;
 }
@@ -656,7 +667,7 @@ int vigil_conn_ret(struct trace_event_raw_sys_exit *ctx)
 	event.protocol = pending->protocol;
 	__builtin_memcpy(event.addr, pending->addr, sizeof(event.addr));
 	bpf_map_delete_elem(&pending_connects, &tid);
-	if (bpf_ringbuf_output(&events, &event, sizeof(event), 0) != 0)
+	if (bpf_ringbuf_output(&events, &event, sizeof(event), wakeup()) != 0)
 		count_lost(VIGIL_EVENT_CONNECT);
 	return 0;
 }
@@ -742,7 +753,7 @@ static __always_inline int submit_syscall(struct vigil_syscall *event)
 		size = __builtin_offsetof(struct vigil_syscall, str2);
 	else
 		size = __builtin_offsetof(struct vigil_syscall, str1);
-	if (bpf_ringbuf_output(&events, event, size, 0) != 0)
+	if (bpf_ringbuf_output(&events, event, size, wakeup()) != 0)
 		count_lost(event->hdr.type);
 	return 0;
 }
