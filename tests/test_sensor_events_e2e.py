@@ -450,3 +450,52 @@ def test_a_full_queue_leaves_records_in_the_ring_buffer_instead_of_dropping(
 
     seen, lost_user, lost_kernel = asyncio.run(main())
     assert (seen, lost_user, lost_kernel) == (300, 0, 0)
+
+
+# -- the writable layer ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _overlay_root(tmp: Path) -> Iterator[Path]:
+    """A container root as engines make one: the image read-only below, a writable layer above."""
+    lower = build_busybox_rootfs(tmp / "lower")
+    upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"
+    for directory in (upper, work, merged):
+        directory.mkdir()
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    mounted = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount an overlay here: {mounted.stderr.strip()[:200]}")
+    try:
+        yield merged
+    finally:
+        subprocess.run(["umount", "-l", str(merged)], check=False)
+
+
+def test_an_executable_dropped_on_the_writable_layer_is_flagged(tmp_path: Path) -> None:
+    if not runc_available():
+        pytest.skip("runc is not installed")
+    with _overlay_root(tmp_path) as root:
+        name = f"vigil-layer-{uuid.uuid4().hex[:8]}"
+        with RuncContainer(name, root, tmp_path / "bundle", ["/bin/sleep", "120"]) as container:
+            assert container.wait_for_status("running")
+            cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+            time.sleep(1.1)  # the dropped file's ctime is a later second than the start
+            # dropped after the start, through the overlay: it lands in the upper layer
+            (root / "bin" / "vigil-dropped").write_bytes((root / "bin" / "busybox").read_bytes())
+            (root / "bin" / "vigil-dropped").chmod(0o755)
+
+            async def main() -> list[Event]:
+                async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
+                    return await _act_and_watch(
+                        sensor, container, cgroup_id, "/bin/true; /bin/vigil-dropped true"
+                    )
+
+            events = asyncio.run(main())
+    execs = {e.process.exe: e.process for e in events if e.type is EventType.EXEC}
+    dropped, image = execs["/bin/vigil-dropped"], execs["/bin/true"]
+    assert dropped.exe_on_writable_layer and dropped.exe_changed_after_start
+    assert not image.exe_on_writable_layer and not image.exe_changed_after_start
