@@ -499,3 +499,47 @@ def test_an_executable_dropped_on_the_writable_layer_is_flagged(tmp_path: Path) 
     dropped, image = execs["/bin/vigil-dropped"], execs["/bin/true"]
     assert dropped.exe_on_writable_layer and dropped.exe_changed_after_start
     assert not image.exe_on_writable_layer and not image.exe_changed_after_start
+
+
+# -- fallback --------------------------------------------------------------------------------
+def test_without_ebpf_the_proc_connector_takes_over_live(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vigil.sensor.fallback import FallbackSensor
+    from vigil.sensor.proc_connector import BLIND_SPOTS, ProcConnectorSensor
+
+    marker = f"vigil-fallback-{uuid.uuid4().hex[:6]}"
+    broken = EbpfSensor(cache_dir=tmp_path / "bpf", btf_path=tmp_path / "no-such-btf")
+
+    async def main() -> tuple[str, str | None, list[Event]]:
+        async with FallbackSensor(broken, ProcConnectorSensor) as sensor:
+            seen: list[Event] = []
+
+            async def gather() -> None:
+                async for event in sensor.events():
+                    if marker in event.process.cmdline:
+                        seen.append(event)
+
+            collector = asyncio.create_task(gather())
+            # alive for a moment: the fallback reads argv and exe from /proc after the fact
+            script = f"sleep 0.5; exit 3 # {marker}"
+            proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", script)
+            await proc.wait()
+            for _ in range(50):
+                if any(e.type is EventType.EXIT for e in seen):
+                    break
+                await asyncio.sleep(0.1)
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+            return sensor.name, sensor.reason, seen
+
+    with caplog.at_level("WARNING"):
+        name, reason, events = asyncio.run(main())
+    assert name == "proc-connector"
+    assert reason is not None and "no-such-btf" in reason  # why eBPF did not load, in one line
+    assert BLIND_SPOTS in caplog.text  # what the fallback cannot see
+    execs = [e for e in events if e.type is EventType.EXEC]
+    exits = [e for e in events if e.type is EventType.EXIT]
+    assert execs and execs[0].process.exe.endswith("sh") and execs[0].process.pid > 0
+    assert exits and exits[-1].process.exit_code == 3
