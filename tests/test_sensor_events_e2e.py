@@ -205,7 +205,7 @@ def test_exit_code_and_fork(run: Run) -> None:
 
 def test_exe_changed_after_start(run: Run) -> None:
     # /dev/shm is noexec in runc's default spec: the copy runs from /dev (a tmpfs) instead;
-    # exe_from_dev_shm is covered by the decoder's tests
+    # test_an_exec_from_dev_shm_is_flagged runs one from /dev/shm
     tool = [e for e in _of(run, EventType.EXEC) if e.process.exe == "/dev/vigil-tool"]
     assert tool
     assert tool[0].process.exe_changed_after_start
@@ -543,3 +543,36 @@ def test_without_ebpf_the_proc_connector_takes_over_live(
     exits = [e for e in events if e.type is EventType.EXIT]
     assert execs and execs[0].process.exe.endswith("sh") and execs[0].process.pid > 0
     assert exits and exits[-1].process.exit_code == 3
+
+
+class _ShmExecContainer(RuncContainer):
+    """runc's default spec mounts /dev/shm noexec; many engines' do not (and attackers use it)."""
+
+    def _spec(self) -> dict[str, object]:
+        spec = super()._spec()
+        for mount in spec["mounts"]:
+            if mount["destination"] == "/dev/shm":
+                mount["options"] = [o for o in mount["options"] if o != "noexec"]
+        return spec
+
+
+def test_an_exec_from_dev_shm_is_flagged(tmp_path: Path) -> None:
+    if not runc_available():
+        pytest.skip("runc is not installed")
+    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
+    name = f"vigil-shm-{uuid.uuid4().hex[:8]}"
+    with _ShmExecContainer(name, rootfs, tmp_path / "bundle", ["/bin/sleep", "120"]) as container:
+        assert container.wait_for_status("running")
+        cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+        tool = "/dev/shm/vigil-shm-tool"
+        script = f"cp /bin/busybox {tool} && {tool} true; /bin/true"
+
+        async def main() -> list[Event]:
+            async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
+                return await _act_and_watch(sensor, container, cgroup_id, script)
+
+        events = asyncio.run(main())
+    execs = {e.process.exe: e.process for e in events if e.type is EventType.EXEC}
+    assert execs["/dev/shm/vigil-shm-tool"].exe_from_dev_shm
+    assert execs["/dev/shm/vigil-shm-tool"].exe_changed_after_start
+    assert not execs["/bin/true"].exe_from_dev_shm
