@@ -172,18 +172,13 @@ def test_one_bad_event_does_not_stop_the_agent(tmp_path: Path) -> None:
     assert agent.profiles.all()[0].executables == {"/bin/sh"}
 
 
-def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
+def test_profile_hooks_see_loaded_and_changed_profiles_and_record_marks_partial(
     tmp_path: Path,
 ) -> None:
-    class SinkSensor(QueueSensor):
-        """A sensor with kernel filter maps would write locked profiles into them here."""
+    seen: list[tuple[str, str, frozenset[str]]] = []
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.seen: list[tuple[str, str, frozenset[str]]] = []
-
-        def profile_changed(self, profile: Profile) -> None:
-            self.seen.append((profile.key, str(profile.state), frozenset(profile.executables)))
+    def profile_changed(profile: Profile) -> None:
+        seen.append((profile.key, str(profile.state), frozenset(profile.executables)))
 
     @dataclass(frozen=True)
     class Record:
@@ -198,7 +193,7 @@ def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
             # identity's runtime record: the container was created an hour before the agent
             return WithRecord(WEB_1, WEB, Record(utcnow() - timedelta(hours=1)))
 
-    sensor = SinkSensor()
+    sensor = QueueSensor()
     store = Store.open(tmp_path / "data")
     stored = ProfileBook(learning_period=None)
     stored.observe(replace(exec_event("/bin/true"), container=OTHER_CONTAINER, workload=OTHER))
@@ -212,6 +207,7 @@ def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
         responder=Responder([], identity),
         store=store,
         outputs=[],
+        profile_hooks=[profile_changed],
     )
 
     async def scenario() -> None:
@@ -226,8 +222,8 @@ def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
         await task
 
     asyncio.run(scenario())
-    assert sensor.seen[0] == (OTHER.key, "locked", frozenset({"/bin/true"}))  # at attach
-    assert (WEB.key, "locked", frozenset({"/bin/sh"})) in sensor.seen
+    assert seen[0] == (OTHER.key, "locked", frozenset({"/bin/true"}))  # at attach
+    assert (WEB.key, "locked", frozenset({"/bin/sh"})) in seen
     web = agent.profiles.get(WEB.key)
     assert web is not None and web.partial is True
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
@@ -39,15 +39,6 @@ class Attributor(Protocol):
     """Identity as the pipeline needs it (vigil.identity.IdentityResolver fits)."""
 
     def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> ResolvedIdentity: ...
-
-
-@runtime_checkable
-class ProfileSink(Protocol):
-    """A sensor that wants every profile as it changes (e.g. to write locked profiles into its
-    kernel filter maps): the agent calls it for each profile once attached, then on every
-    change (learnt, locked, unlocked, relearnt, imported, new version)."""
-
-    def profile_changed(self, profile: Profile) -> None: ...
 
 
 class ProfileFilter(Protocol):
@@ -89,8 +80,6 @@ class Agent:
         #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
         #: once it is saved: e.g. to write locked profiles into the kernel's filter maps
         self.profile_hooks = list(profile_hooks)
-        if isinstance(sensor, ProfileSink):
-            self.profile_hooks.append(sensor.profile_changed)
         #: an alert that any of these returns True for is dropped (false-positive exceptions)
         self.alert_filters = list(alert_filters)
         self.alerts_suppressed = 0
