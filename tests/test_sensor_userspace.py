@@ -5,6 +5,7 @@ parsing, watched-path configuration, and `vigil record`/`vigil replay`."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import struct
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from vigil.models import ContainerInfo, Event, EventType, ProcessInfo, Workload
 from vigil.sensor import Sensor
 from vigil.sensor.adapters import falco_sensor, tetragon_sensor
 from vigil.sensor.kernel_filter import FilterSync, dest_key
+from vigil.sensor.layers import OVERLAYFS_MAGIC, WritableLayers
 from vigil.sensor.loss import LOSS_RULE, LossDetector, LossTracker, loss_event
 from vigil.sensor.proc_connector import (
     CN_IDX_PROC,
@@ -339,3 +341,25 @@ def test_benchmark_script_runs() -> None:
         [sys.executable, str(bench), "--help"], capture_output=True, text=True, check=False
     )
     assert shown.returncode == 0 and "exec,connect,cpu,burst,rss,all" in shown.stdout
+
+
+# -- writable layer ----------------------------------------------------------------------------
+def test_writable_layer_asks_any_live_process_of_the_container(tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    (upper / "bin").mkdir(parents=True)
+    (upper / "bin" / "dropped").write_text("x")
+    mountinfo = (
+        "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        f"2 1 0:50 / / rw - overlay overlay rw,lowerdir=/l,upperdir={upper},workdir=/w\n"
+    )
+    proc = tmp_path / "proc"
+    (proc / "300").mkdir(parents=True)
+    (proc / "300" / "mountinfo").write_text(mountinfo)
+    tree = ProcessTree(proc_root=proc)
+    tree.observe(ev(EventType.EXEC, 300, 1, 5, exe="/bin/sleep", cgroup=9))
+    layers = WritableLayers(proc)
+    # the exec's own process (400) and its parent (401) exited before the record was read
+    pids = itertools.chain((400, 401), tree.pids_in_cgroup(9))
+    assert layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/dropped", 9, pids)
+    assert not layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/sleep", 9, ())  # cached: lower
+    assert not layers.on_writable_layer(0xEF53, "/bin/dropped", 9, ())  # not an overlay

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import struct
@@ -61,6 +62,8 @@ LOSS_KEY = struct.Struct("=QI4x")  # cgroup_id, type
 LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
 MAX_LOSS_ENTRIES = 4096
 FILTER_VALUE = struct.Struct("=I")
+#: VIGIL_WAKEUP_NS in vigil.bpf.c: the programs wake the reader at most this often
+WAKEUP_WINDOW_S = 0.005
 #: execs remembered as allowed, per cgroup (the kernel map holds 65536 in all)
 MAX_EXECS_PER_CGROUP = 1024
 #: execs waiting for the agent's verdict (see remember_exec): a bounded table
@@ -91,6 +94,8 @@ class EbpfSensor:
         loss_poll_interval: float = 1.0,
         drain_interval: float = 0.01,
     ) -> None:
+        if drain_interval <= WAKEUP_WINDOW_S:
+            raise ConfigError(f"drain interval {drain_interval}s must exceed {WAKEUP_WINDOW_S}s")
         if ringbuf_bytes < PAGE_SIZE or ringbuf_bytes & (ringbuf_bytes - 1):
             raise ConfigError(
                 f"ring buffer size {ringbuf_bytes} must be a power of two of at least {PAGE_SIZE}"
@@ -104,8 +109,10 @@ class EbpfSensor:
         self.watch = watch
         self.proc_root = proc_root
         self.loss_poll_interval = loss_poll_interval
-        #: the programs wake the reader only for bursts (see wakeup() in vigil.bpf.c): the ring
-        #: is drained this often instead, which bounds the delay an event can see
+        #: the programs wake the reader at most every 5 ms (see wakeup() in vigil.bpf.c): after
+        #: a drain that found records, one more follows this much later, for records written
+        #: just after the wake-up; a drain that finds none arms nothing (no timer when idle).
+        #: Must exceed that 5 ms: a record after the chain of drains ends then always wakes us.
         self.drain_interval = drain_interval
         self._drain_timer: asyncio.TimerHandle | None = None
 
@@ -329,14 +336,11 @@ class EbpfSensor:
             bpf.lib().ring_buffer__epoll_fd(self._ringbuf), "ring buffer epoll fd"
         )
         self._loop.add_reader(self._reader_fd, self._drain)
-        self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
 
     def _drain_on_timer(self) -> None:
-        if self._loop is None or self._ringbuf is None:
-            return
+        self._drain_timer = None
         if not self._paused:
             self._drain()
-        self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
 
     def _drain(self, final: bool = False) -> None:
         """Read the records waiting in the ring buffer (each one goes through _on_record).
@@ -358,6 +362,8 @@ class EbpfSensor:
             self._lost_user += 1  # closing with a full queue: counted, as every loss is
             self._held = None
         rc = bpf.lib().ring_buffer__consume(self._ringbuf)
+        if rc != 0 and not final and self._drain_timer is None and self._loop is not None:
+            self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
         if rc == -errno.EAGAIN and not final:
             self._pause()
         elif rc < 0:
@@ -428,9 +434,11 @@ class EbpfSensor:
             started is not None
             and record.file_ctime_s * 1_000_000_000 > self._boot_wall_ns + started
         )
-        writable = self._layers.on_writable_layer(
-            record.file_magic, opened, header.cgroup_id, (header.pid, header.ppid)
+        # the exec's process and parent may be gone by now: any process of the container will do
+        pids = itertools.chain(
+            (header.pid, header.ppid), self._processes.pids_in_cgroup(header.cgroup_id)
         )
+        writable = self._layers.on_writable_layer(record.file_magic, opened, header.cgroup_id, pids)
         if not changed and not writable:
             return event
         process = replace(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,12 @@ class ProcessTree:
         if event.type is EventType.EXIT:
             self._nodes.pop(p.pid, None)
         return enriched
+
+    def pids_in_cgroup(self, cgroup_id: int) -> Iterator[int]:
+        """Processes the tree knows in ``cgroup_id``, most recently active first."""
+        for node in reversed(self._nodes.values()):
+            if node.cgroup_id == cgroup_id:
+                yield node.pid
 
     def cgroup_started_ns(self, cgroup_id: int) -> int | None:
         """The earliest process start (ns since boot) seen in ``cgroup_id``."""

@@ -146,15 +146,33 @@ struct {
 
 static const __u32 ZERO = 0;
 
-/* Waking the reader costs more than the rest of a record (an irq_work, an IPI in a VM): user
- * space drains on a short timer instead, and is woken only when a burst fills the ring. */
+/* Waking the reader costs more than the rest of a record (an irq_work, an IPI in a VM), so a
+ * storm must not wake it per record: the first record after a quiet spell wakes it at once, then
+ * at most one every VIGIL_WAKEUP_NS, or whenever a burst has piled up VIGIL_WAKEUP_BYTES. After
+ * a drain that found records, user space drains again a little later than VIGIL_WAKEUP_NS
+ * (ebpf.py WAKEUP_WINDOW_S), so a record written just after a wake-up never waits for long. */
+#define VIGIL_WAKEUP_NS (5 * 1000 * 1000)
 #define VIGIL_WAKEUP_BYTES (256 << 10)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wakeup SEC(".maps");
 
 static __always_inline __u64 wakeup(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > VIGIL_WAKEUP_BYTES ?
-		       BPF_RB_FORCE_WAKEUP :
-		       BPF_RB_NO_WAKEUP;
+	__u64 *last = bpf_map_lookup_elem(&last_wakeup, &ZERO);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > VIGIL_WAKEUP_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	if (last && now - *last < VIGIL_WAKEUP_NS)
+		return BPF_RB_NO_WAKEUP;
+	if (last)
+		*last = now; /* racy between CPUs on purpose: at worst one more wake-up */
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* -- bookkeeping -------------------------------------------------------------------------------- */
