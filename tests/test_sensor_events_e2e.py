@@ -576,3 +576,38 @@ def test_an_exec_from_dev_shm_is_flagged(tmp_path: Path) -> None:
     assert execs["/dev/shm/vigil-shm-tool"].exe_from_dev_shm
     assert execs["/dev/shm/vigil-shm-tool"].exe_changed_after_start
     assert not execs["/bin/true"].exe_from_dev_shm
+
+
+# -- delivery delay ----------------------------------------------------------------------------
+def test_records_never_wait_for_the_next_event(tmp_path: Path) -> None:
+    """The programs wake the reader at most every 2 ms; a record written just after a wake-up
+    (here the second of two quick execs, then silence) must still arrive within milliseconds,
+    not whenever some later event happens to wake the reader."""
+    marker = f"vigil-delay-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> list[float]:
+        delays: list[float] = []
+        async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
+
+            async def gather() -> None:
+                async for event in sensor.events():
+                    line = event.process.cmdline
+                    if event.type is EventType.EXEC and line.startswith("/bin/true "):
+                        assert line.endswith(marker)
+                        delays.append((time.monotonic_ns() - event.ktime_ns) / 1e6)
+
+            collector = asyncio.create_task(gather())
+            for _ in range(20):
+                script = f"/bin/true 1 {marker}; /bin/true 2 {marker}"
+                proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", script)
+                await proc.wait()
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+        return delays
+
+    delays = asyncio.run(main())
+    assert len(delays) == 40
+    assert max(delays) < 500, sorted(delays)[-5:]  # milliseconds; a few when all is well

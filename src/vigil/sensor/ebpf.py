@@ -63,7 +63,7 @@ LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
 MAX_LOSS_ENTRIES = 4096
 FILTER_VALUE = struct.Struct("=I")
 #: VIGIL_WAKEUP_NS in vigil.bpf.c: the programs wake the reader at most this often
-WAKEUP_WINDOW_S = 0.005
+WAKEUP_WINDOW_S = 0.002
 #: execs remembered as allowed, per cgroup (the kernel map holds 65536 in all)
 MAX_EXECS_PER_CGROUP = 1024
 #: execs waiting for the agent's verdict (see remember_exec): a bounded table
@@ -92,7 +92,7 @@ class EbpfSensor:
         watch: WatchedPaths = DEFAULT_WATCH,
         proc_root: Path = Path("/proc"),
         loss_poll_interval: float = 1.0,
-        drain_interval: float = 0.01,
+        drain_interval: float = 0.004,
     ) -> None:
         if drain_interval <= WAKEUP_WINDOW_S:
             raise ConfigError(f"drain interval {drain_interval}s must exceed {WAKEUP_WINDOW_S}s")
@@ -109,10 +109,10 @@ class EbpfSensor:
         self.watch = watch
         self.proc_root = proc_root
         self.loss_poll_interval = loss_poll_interval
-        #: the programs wake the reader at most every 5 ms (see wakeup() in vigil.bpf.c): after
-        #: a drain that found records, one more follows this much later, for records written
-        #: just after the wake-up; a drain that finds none arms nothing (no timer when idle).
-        #: Must exceed that 5 ms: a record after the chain of drains ends then always wakes us.
+        #: the programs wake the reader at most every 2 ms (see wakeup() in vigil.bpf.c): after
+        #: the last drain that found records, one more follows this much later, for records
+        #: written just after a wake-up; a drain that finds none arms nothing (no timer when
+        #: idle). Must exceed those 2 ms: a record after the drains stop then always wakes us.
         self.drain_interval = drain_interval
         self._drain_timer: asyncio.TimerHandle | None = None
 
@@ -362,7 +362,11 @@ class EbpfSensor:
             self._lost_user += 1  # closing with a full queue: counted, as every loss is
             self._held = None
         rc = bpf.lib().ring_buffer__consume(self._ringbuf)
-        if rc != 0 and not final and self._drain_timer is None and self._loop is not None:
+        if rc != 0 and not final and self._loop is not None:
+            # counted from the last drain that found records (not an earlier one), so that it
+            # comes later than the wake-up window of any record already read
+            if self._drain_timer is not None:
+                self._drain_timer.cancel()
             self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
         if rc == -errno.EAGAIN and not final:
             self._pause()

@@ -151,7 +151,7 @@ static const __u32 ZERO = 0;
  * at most one every VIGIL_WAKEUP_NS, or whenever a burst has piled up VIGIL_WAKEUP_BYTES. After
  * a drain that found records, user space drains again a little later than VIGIL_WAKEUP_NS
  * (ebpf.py WAKEUP_WINDOW_S), so a record written just after a wake-up never waits for long. */
-#define VIGIL_WAKEUP_NS (5 * 1000 * 1000)
+#define VIGIL_WAKEUP_NS (2 * 1000 * 1000)
 #define VIGIL_WAKEUP_BYTES (256 << 10)
 
 struct {
