@@ -133,21 +133,27 @@ def test_partial_converge_lock_deviate_export_import_restart(
             for _ in range(2):
                 fresh.exec(["/bin/sh", "-c", "/bin/cat /etc/passwd >/dev/null; true"])
                 fresh.exec(["/bin/id"])
-            # one alert per new item: sh's parent, sh's arguments, cat's arguments, id
-            wait_for(lambda: len(agent.alert_list()) >= 4, "four deviation alerts")
-            time.sleep(1)  # the repeats must add nothing
+            # one alert per new item: sh's arguments, cat's arguments, id; and sh's parent,
+            # unless the profile learnt runc as sh's parent from the entrypoint (runc starts it
+            # too; whether its parent was still there to be named depends on timing)
+            wait_for(lambda: len(agent.alert_list()) >= 3, "three deviation alerts")
+            time.sleep(1.5)  # the repeats must add nothing
             alerts = agent.alert_list()
-            assert sorted(a["rule"] for a in alerts) == [
+            rules = sorted(a["rule"] for a in alerts)
+            by_rule = {a["rule"]: a for a in alerts}
+            if "profile.new_process" in by_rule:
+                rules.remove("profile.new_process")
+                assert "exec /bin/sh by /usr/sbin/runc" in by_rule["profile.new_process"]["message"]
+            else:
+                assert "/usr/sbin/runc -> /bin/sh" in agent.profiles()[fresh_key]["processes"]
+            assert rules == [
                 "profile.new_arguments",
                 "profile.new_arguments",
                 "profile.new_executable",
-                "profile.new_process",
             ], [a["message"] for a in alerts]
-            by_rule = {a["rule"]: a for a in alerts}
             (cat_args,) = [a for a in alerts if "exec /bin/cat with '/etc/passwd'" in a["message"]]
             assert "'/etc/hostname'" in cat_args["message"]
             assert by_rule["profile.new_executable"]["process"]["exe"] == "/bin/id"
-            assert "exec /bin/sh by /usr/sbin/runc" in by_rule["profile.new_process"]["message"]
             assert all(a["container"]["id"] == fresh.id for a in alerts)
 
             # Review as code: export, edit (accept /bin/id), import as a new version.
