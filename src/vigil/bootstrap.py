@@ -22,7 +22,6 @@ from vigil.errors import ConfigError, PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
 from vigil.incidents import IncidentBook
 from vigil.incidents.amend import ProfileBookAmender
-from vigil.kube.actions import KubeActions
 from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
@@ -38,6 +37,7 @@ from vigil.sensor.loss import LossDetector
 
 if TYPE_CHECKING:
     from vigil.detect.rules import RulesDetector
+    from vigil.kube.actions import KubeActions
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,8 @@ async def run_agent(
         resolver.scan()  # containers that started before the agent are known from their 1st event
         kube = None
         if watcher is not None:
+            from vigil.kube.actions import KubeActions  # lightkube: only with a Kubernetes API
+
             response = options.config.response
             kube = KubeActions(
                 watcher.api.client,

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from vigil import __version__
 from vigil.agent import Agent
 from vigil.api.auth import cross_site_write, offers_token
+from vigil.api.paths import API_PREFIX
 from vigil.api.routes import (
     actions,
     alerts,
@@ -32,7 +33,6 @@ from vigil.api.routes import (
 from vigil.errors import VigilError
 from vigil.incidents import IncidentBook
 
-API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"
 
 #: API routers, each mounted under API_PREFIX; add a topic by adding its module here
