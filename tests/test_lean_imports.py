@@ -80,6 +80,7 @@ def agent_modules(tmp_path: Path, kubeconfig: str = "") -> set[str]:
     data_dir.mkdir(exist_ok=True)
     done = subprocess.run(
         [sys.executable, "-c", AGENT_RUN, str(data_dir), kubeconfig],
+        check=False,
         cwd=ROOT,
         env=env,
         capture_output=True,
