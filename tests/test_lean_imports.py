@@ -27,6 +27,7 @@ from tests.fakes import QueueSensor
 
 data_dir = Path(sys.argv[1])
 kubeconfig = sys.argv[2] or None
+paths = sys.argv[3].split(",")
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -51,7 +52,7 @@ async def main():
             break
         except OSError:
             await asyncio.sleep(0.05)
-    for path in ("/", "/api/v1/profiles", "/api/v1/alerts", "/metrics"):
+    for path in paths:
         await asyncio.to_thread(fetch, path)
     stop.set()
     await agent
@@ -71,15 +72,18 @@ NOT_FOR_THE_DEFAULT_RUN = {
     "psycopg": "PostgreSQL driver: only with store.url postgresql://",
     "kmock": "test tool",
 }
+API_PATHS = ["/api/v1/health", "/api/v1/profiles", "/api/v1/alerts", "/metrics"]
 
 
-def agent_modules(tmp_path: Path, kubeconfig: str = "") -> set[str]:
+def agent_modules(
+    tmp_path: Path, *, kubeconfig: str = "", paths: tuple[str, ...] = tuple(API_PATHS)
+) -> set[str]:
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
     env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")  # no ~/.kube/config of the machine
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-c", AGENT_RUN, str(data_dir), kubeconfig],
+        [sys.executable, "-c", AGENT_RUN, str(data_dir), kubeconfig, ",".join(paths)],
         check=False,
         cwd=ROOT,
         env=env,
@@ -96,6 +100,15 @@ def test_default_run_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     assert {"vigil", "fastapi", "sqlalchemy", "uvicorn"} <= modules  # it did run the agent
     stray = {name: why for name, why in NOT_FOR_THE_DEFAULT_RUN.items() if name in modules}
     assert not stray, f"imported by the default `vigil run`: {stray}"
+    assert "jinja2" not in modules, "the UI's templates load before anyone opens the UI"
+    assert "wsproto" not in modules and "websockets" not in modules  # no WebSocket routes
+
+
+def test_the_ui_loads_its_templates_and_nothing_more(tmp_path: Path) -> None:
+    modules = agent_modules(tmp_path, paths=("/", "/ui/incidents/rows", *API_PATHS))
+    assert "jinja2" in modules
+    stray = {name: why for name, why in NOT_FOR_THE_DEFAULT_RUN.items() if name in modules}
+    assert not stray, f"imported once the UI is open: {stray}"
 
 
 def test_kubernetes_configured_loads_the_client(tmp_path: Path) -> None:
@@ -107,4 +120,4 @@ def test_kubernetes_configured_loads_the_client(tmp_path: Path) -> None:
         "users: [{name: u, user: {token: t}}]\n"
         "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
     )
-    assert {"lightkube", "httpx2"} <= agent_modules(tmp_path, str(kubeconfig))
+    assert {"lightkube", "httpx2"} <= agent_modules(tmp_path, kubeconfig=str(kubeconfig))

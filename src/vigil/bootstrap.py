@@ -23,6 +23,7 @@ from vigil.identity.resolver import IdentityResolver
 from vigil.incidents import IncidentBook
 from vigil.incidents.amend import ProfileBookAmender
 from vigil.kube.pods import PodDirectory, PodWatcher
+from vigil.memory import release_freed_memory
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
 from vigil.respond.actions import ActionKit, ContainerLookup
@@ -272,6 +273,7 @@ async def run_agent(
             tasks = [
                 asyncio.create_task(agent.run(stop)),
                 asyncio.create_task(keep_identity_current(resolver, watcher, stop)),
+                asyncio.create_task(release_freed_memory(agent.ready, stop)),
             ]
             if api_socket is not None:
                 app = create_app(agent, token=token, incidents=incidents)

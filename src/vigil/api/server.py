@@ -138,7 +138,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def serve(app: FastAPI, sock: socket.socket, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    # The API has no WebSocket routes: ws="none" keeps uvicorn from loading a WebSocket stack.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, http="h11", ws="none"
+    )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     stopper = asyncio.create_task(stop.wait())
