@@ -1,6 +1,6 @@
 """The agent's memory: what `vigil run` does not use is never imported (issue 3, RSS).
 
-Each check runs the agent's real start-up path (`vigil.cli.main`, `bootstrap.run_agent` with the
+Each check runs `vigil run` through the CLI (Typer, configuration, `bootstrap.run_agent` with the
 API served and its pages fetched) in a fresh interpreter, with an in-memory sensor, and reads
 `sys.modules` at the end: a stray top-level import anywhere on that path makes it fail.
 """
@@ -15,36 +15,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: run by a fresh interpreter: start the agent as `vigil run` would, use the API, list modules
+#: run by a fresh interpreter: `vigil run` through the CLI, with an in-memory sensor and no need
+#: for root; the API is used while it runs, then the agent is stopped and the modules listed
 AGENT_RUN = """
 import asyncio, json, socket, sys, urllib.request
 from pathlib import Path
 
-import vigil.cli.main  # what the `vigil` entry point loads before dispatching to `run`
-from vigil import bootstrap
-from vigil.config import AgentConfig, KubernetesConfig
 from tests.fakes import QueueSensor
+from vigil import bootstrap
+from vigil.cli.main import app
 
-data_dir = Path(sys.argv[1])
-kubeconfig = sys.argv[2] or None
-paths = sys.argv[3].split(",")
+data_dir, config_file, paths = Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-config = AgentConfig(kubernetes=KubernetesConfig(kubeconfig=kubeconfig))
-options = bootstrap.RunOptions(
-    data_dir=data_dir, config=config, outputs=["stdout"], listen=f"127.0.0.1:{port}"
-)
+real_run_agent = bootstrap.run_agent
 
 
 def fetch(path):
     return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read()
 
 
-async def main():
+async def run_agent_and_use_it(options):
     stop = asyncio.Event()
     agent = asyncio.create_task(
-        bootstrap.run_agent(options, sensor_factory=lambda _: QueueSensor(), stop=stop)
+        real_run_agent(options, sensor_factory=lambda _: QueueSensor(), stop=stop)
     )
     for _ in range(200):
         try:
@@ -55,10 +50,13 @@ async def main():
     for path in paths:
         await asyncio.to_thread(fetch, path)
     stop.set()
-    await agent
+    return await agent
 
 
-asyncio.run(main())
+bootstrap.run_agent = run_agent_and_use_it
+bootstrap.require_root = lambda: None
+args = ["run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--output", "stdout"]
+app([*args, *(["--config", config_file] if config_file else [])], standalone_mode=False)
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
@@ -78,12 +76,16 @@ API_PATHS = ["/api/v1/health", "/api/v1/profiles", "/api/v1/alerts", "/metrics"]
 def agent_modules(
     tmp_path: Path, *, kubeconfig: str = "", paths: tuple[str, ...] = tuple(API_PATHS)
 ) -> set[str]:
+    config = ""
+    if kubeconfig:
+        config = str(tmp_path / "agent.yaml")
+        Path(config).write_text(f"kubernetes:\n  kubeconfig: {kubeconfig}\n")
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
     env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")  # no ~/.kube/config of the machine
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-c", AGENT_RUN, str(data_dir), kubeconfig, ",".join(paths)],
+        [sys.executable, "-c", AGENT_RUN, str(data_dir), config, ",".join(paths)],
         check=False,
         cwd=ROOT,
         env=env,
