@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 from collections.abc import Callable
 
@@ -28,10 +27,9 @@ Trim = Callable[[], bool]
 
 def glibc_trim() -> Trim | None:
     """``malloc_trim(0)`` of the C library, or None where there is none (not glibc)."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        malloc_trim = libc.malloc_trim
+        # The process's own symbols (the C library among them): no library search, no ldconfig.
+        malloc_trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):
         return None
     malloc_trim.argtypes = [ctypes.c_size_t]
