@@ -22,8 +22,8 @@ from vigil.errors import ConfigError, PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
 from vigil.incidents import IncidentBook
 from vigil.incidents.amend import ProfileBookAmender
-from vigil.kube.actions import KubeActions
 from vigil.kube.pods import PodDirectory, PodWatcher
+from vigil.memory import release_freed_memory
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
 from vigil.respond.actions import ActionKit, ContainerLookup
@@ -38,6 +38,7 @@ from vigil.sensor.loss import LossDetector
 
 if TYPE_CHECKING:
     from vigil.detect.rules import RulesDetector
+    from vigil.kube.actions import KubeActions
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,8 @@ async def run_agent(
         resolver.scan()  # containers that started before the agent are known from their 1st event
         kube = None
         if watcher is not None:
+            from vigil.kube.actions import KubeActions  # lightkube: only with a Kubernetes API
+
             response = options.config.response
             kube = KubeActions(
                 watcher.api.client,
@@ -270,6 +273,7 @@ async def run_agent(
             tasks = [
                 asyncio.create_task(agent.run(stop)),
                 asyncio.create_task(keep_identity_current(resolver, watcher, stop)),
+                asyncio.create_task(release_freed_memory(agent.ready, stop)),
             ]
             if api_socket is not None:
                 app = create_app(agent, token=token, incidents=incidents)

@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 import httpx
 
-from vigil.api.server import API_PREFIX
+from vigil.api.paths import API_PREFIX, DEFAULT_API
 from vigil.errors import ApiError, truncate
 
-DEFAULT_API = "http://127.0.0.1:7070"
+__all__ = ["DEFAULT_API", "AgentClient"]
 
 
 class AgentClient:

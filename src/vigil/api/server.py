@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from vigil import __version__
 from vigil.agent import Agent
 from vigil.api.auth import cross_site_write, offers_token
+from vigil.api.paths import API_PREFIX
 from vigil.api.routes import (
     actions,
     alerts,
@@ -32,7 +33,6 @@ from vigil.api.routes import (
 from vigil.errors import VigilError
 from vigil.incidents import IncidentBook
 
-API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"
 
 #: API routers, each mounted under API_PREFIX; add a topic by adding its module here
@@ -138,7 +138,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def serve(app: FastAPI, sock: socket.socket, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    # The API has no WebSocket routes: ws="none" keeps uvicorn from loading a WebSocket stack.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, http="h11", ws="none"
+    )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     stopper = asyncio.create_task(stop.wait())

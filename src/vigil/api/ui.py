@@ -7,12 +7,14 @@ note of how much was left out, before autoescaping turns markup into text.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from vigil.errors import truncate
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: how much of one value a page shows (the API keeps the whole value)
@@ -23,14 +25,20 @@ def _shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return truncate("" if value is None else value, limit)
 
 
-_env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["shown"] = _shown
+@functools.cache
+def _environment() -> Environment:
+    """Made at the first page shown: an agent whose UI nobody opens never loads Jinja2."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["shown"] = _shown
+    return env
 
 
 def render(template: str, **context: Any) -> str:
-    return _env.get_template(template).render(**context)
+    return _environment().get_template(template).render(**context)

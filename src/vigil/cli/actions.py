@@ -7,7 +7,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
 from vigil.errors import VigilError
@@ -45,6 +44,8 @@ def actions_list(
     if as_json:
         typer.echo(json.dumps(actions, indent=2))
         return
+    from rich.table import Table
+
     table = Table("ID", "STATE", "PLAYBOOK", "ACTIONS", "WORKLOAD", "RULE", "EXPIRES")
     for a in actions:
         table.add_row(
@@ -56,7 +57,7 @@ def actions_list(
             a["alert"].get("rule", "?"),
             a["expires"],
         )
-    out.print(table if actions else "No actions" + (f" in state {state}." if state else "."))
+    out().print(table if actions else "No actions" + (f" in state {state}." if state else "."))
 
 
 def _decide(
@@ -66,10 +67,10 @@ def _decide(
         action = client(api, token).decide(action_id, verdict, actor=_actor(actor), reason=reason)
     except VigilError as exc:
         raise fail(exc) from None
-    out.print(f"action {action['id']}: {action['state']}", highlight=False)
+    out().print(f"action {action['id']}: {action['state']}", highlight=False)
     for result in action.get("results", []):
         latency = result.get("latency_ms")
-        out.print(
+        out().print(
             f"  {result['action']}: {result['outcome']} {result.get('detail', '')}"
             + (f" ({latency} ms after the event)" if latency is not None else ""),
             highlight=False,

@@ -34,11 +34,11 @@ def audit_verify(
         raise fail(ConfigError("no audit log here", path=str(path)))
     result = verify(path)
     if result.broken is not None:
-        err.print(
+        err().print(
             f"[bold red]vigil:[/] {path}:{result.broken.line}: audit log broken: "
             f"{result.broken.reason} ({result.entries} entries before it verify)",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(1)
-    out.print(f"{path}: {result.entries} entries, hash chain intact", highlight=False)
+    out().print(f"{path}: {result.entries} entries, hash chain intact", highlight=False)

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from vigil.api.client import DEFAULT_API, AgentClient
+from vigil.api.paths import DEFAULT_API
 from vigil.errors import VigilError
 
-err = Console(stderr=True)
-# Piped output is read by scripts and greps: wide enough never to cut a workload key.
-out = Console(width=None if sys.stdout.isatty() else 240)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vigil.api.client import AgentClient
+
+
+# The consoles (rich) and the API client (httpx) load on first use: `vigil run`, the agent,
+# needs neither, and they are a good part of a long-running process's memory.
+@functools.cache
+def err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@functools.cache
+def out() -> Console:
+    from rich.console import Console
+
+    # Piped output is read by scripts and greps: wide enough never to cut a workload key.
+    return Console(width=None if sys.stdout.isatty() else 240)
+
 
 ApiOption = Annotated[
     str, typer.Option("--api", envvar="VIGIL_API", help="URL of the running agent's API.")
@@ -29,11 +48,13 @@ TokenOption = Annotated[
 
 
 def fail(exc: VigilError) -> typer.Exit:
-    err.print(f"[bold red]vigil:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err().print(f"[bold red]vigil:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 
 def client(api: str, token: str | None) -> AgentClient:
+    from vigil.api.client import AgentClient
+
     return AgentClient(api, token=token)
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
 from vigil.errors import VigilError
@@ -46,6 +45,8 @@ def containers_list(
         typer.echo(json.dumps(answer, indent=2))
         return
     records = answer.get("containers", [])
+    from rich.table import Table
+
     table = Table("CONTAINER", "RUNTIME", "IMAGE", "WORKLOAD", "FOUND BY")
     for record in records:
         container = record["container"]
@@ -57,5 +58,5 @@ def containers_list(
             _workload(record["workload"]),
             record["found_by"],
         )
-    out.print(table if records else "No containers seen yet.")
-    out.print(_kube_line(answer.get("kubernetes", {})), highlight=False)
+    out().print(table if records else "No containers seen yet.")
+    out().print(_kube_line(answer.get("kubernetes", {})), highlight=False)

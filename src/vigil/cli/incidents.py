@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import getpass
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
 
 from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
 from vigil.errors import ConfigError, VigilError, truncate
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
 
 incidents_app = typer.Typer(
     help="Incidents: the running agent's alerts grouped per workload in time.",
@@ -31,6 +31,8 @@ def _actor() -> str:
 
 def _shown(value: object, limit: int = 120) -> str:
     """Text from containers, made safe for a terminal (no escapes, no markup) and bounded."""
+    from rich.markup import escape
+
     return escape(truncate(value, limit))
 
 
@@ -56,8 +58,10 @@ def incidents_list(
         typer.echo(json.dumps(found, indent=2))
         return
     if not found:
-        out.print("No incidents." if all_ or state else "No open incidents.")
+        out().print("No incidents." if all_ or state else "No open incidents.")
         return
+    from rich.table import Table
+
     table = Table("ID", "SEVERITY", "STATE", "WORKLOAD", "ALERTS", "LAST ALERT", "TITLE")
     for i in found:
         table.add_row(
@@ -69,7 +73,7 @@ def incidents_list(
             i["last_alert"],
             _shown(i["title"], 80),
         )
-    out.print(table)
+    out().print(table)
 
 
 def _tree(parent: Tree, nodes: list[dict[str, Any]]) -> None:
@@ -94,17 +98,19 @@ def incidents_show(
     if as_json:
         typer.echo(json.dumps(i, indent=2))
         return
-    out.print(f"[bold]incident {i['id']}[/]  {i['severity']}  {i['state']}")
-    out.print(_shown(i["title"], 200))
-    out.print(f"workload   {_shown(i['workload_key'])}")
-    out.print(f"containers {_shown(', '.join(i['containers']))}")
-    out.print(
+    out().print(f"[bold]incident {i['id']}[/]  {i['severity']}  {i['state']}")
+    out().print(_shown(i["title"], 200))
+    out().print(f"workload   {_shown(i['workload_key'])}")
+    out().print(f"containers {_shown(', '.join(i['containers']))}")
+    out().print(
         f"opened     {i['opened']}   last alert {i['last_alert']}   alerts {i['alert_count']}"
     )
+    from rich.tree import Tree
+
     tree = Tree("process tree")
     _tree(tree, i.get("process_tree", []))
-    out.print(tree)
-    out.print("[bold]timeline[/]")
+    out().print(tree)
+    out().print("[bold]timeline[/]")
     for e in i["timeline"]:
         if e["kind"] == "alert":
             what = f"{e['severity']} {_shown(e['rule'], 60)}: {_shown(e['cmdline'])}"
@@ -114,14 +120,14 @@ def incidents_show(
             what = f"{e['from']} → {e['to']} by {_shown(e['actor'], 60)} {_shown(e['note'])}"
         else:
             what = _shown(e["kind"], 40)
-        out.print(f"  {e['time']}  {what}", highlight=False)
+        out().print(f"  {e['time']}  {what}", highlight=False)
     if i["state"] in ("open", "acknowledged") and i["false_positive_offer"]:
-        out.print(
+        out().print(
             "false positive? `vigil incidents resolve "
             f"{i['id']} --false-positive --add-to-profile` (or --exception) stops these:"
         )
         for b in i["false_positive_offer"]:
-            out.print(f"  {_shown(b['item'])} ({_shown(b['rule'], 60)})", highlight=False)
+            out().print(f"  {_shown(b['item'])} ({_shown(b['rule'], 60)})", highlight=False)
 
 
 @incidents_app.command("ack")
@@ -136,7 +142,7 @@ def incidents_ack(
         i = client(api, token).acknowledge(incident_id, actor=_actor(), note=note)
     except VigilError as exc:
         raise fail(exc) from None
-    out.print(f"incident {i['id']} is {i['state']}", highlight=False)
+    out().print(f"incident {i['id']} is {i['state']}", highlight=False)
 
 
 @incidents_app.command("resolve")
@@ -177,6 +183,6 @@ def incidents_resolve(
         )
     except VigilError as exc:
         raise fail(exc) from None
-    out.print(f"incident {i['id']} is {i['state']}", highlight=False)
+    out().print(f"incident {i['id']} is {i['state']}", highlight=False)
     for applied in (i.get("resolution") or {}).get("applied", []):
-        out.print(f"  {_shown(applied['item'])}: {applied['outcome']}", highlight=False)
+        out().print(f"  {_shown(applied['item'])}: {applied['outcome']}", highlight=False)

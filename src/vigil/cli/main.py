@@ -109,7 +109,7 @@ def demo(
     from vigil.cli.demo import run_demo
 
     try:
-        code = run_demo(out, pause=keep_going)
+        code = run_demo(out(), pause=keep_going)
     except VigilError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
 from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, dump_profile, load_profile
@@ -60,11 +59,13 @@ def profiles_list(
     if as_json:
         typer.echo(json.dumps(profiles, indent=2))
         return
+    from rich.table import Table
+
     table = Table("WORKLOAD", "VER", "STATE", "SIZE", "PROGRESS", "IMAGE")
     for p in profiles:
         state = p["state"] + (" (partial)" if p.get("partial") else "")
         table.add_row(p["key"], str(p["version"]), state, _size(p), _progress(p), p["image"] or "-")
-    out.print(table if profiles else "No profiles yet: the agent has seen no container.")
+    out().print(table if profiles else "No profiles yet: the agent has seen no container.")
 
 
 def _select(
@@ -90,9 +91,9 @@ def profiles_lock(
     """Stop learning now: lock one workload's profile, or all of them."""
     locked = _select("lock", workload, all_, api, token)
     for key in locked:
-        out.print(f"locked {key}", highlight=False)
+        out().print(f"locked {key}", highlight=False)
     if not locked:
-        out.print("nothing to lock: already locked")
+        out().print("nothing to lock: already locked")
 
 
 @profiles_app.command("unlock")
@@ -105,9 +106,9 @@ def profiles_unlock(
     """Resume learning, keeping what was learnt; the profile locks again once it converges."""
     unlocked = _select("unlock", workload, all_, api, token)
     for key in unlocked:
-        out.print(f"unlocked {key}: learning", highlight=False)
+        out().print(f"unlocked {key}: learning", highlight=False)
     if not unlocked:
-        out.print("nothing to unlock: already learning")
+        out().print("nothing to unlock: already learning")
 
 
 @profiles_app.command("relearn")
@@ -119,7 +120,7 @@ def profiles_relearn(
 ) -> None:
     """Start a new, empty version and learn from scratch (the old version is kept)."""
     for reference in _select("relearn", workload, all_, api, token):
-        out.print(f"relearning {reference}", highlight=False)
+        out().print(f"relearning {reference}", highlight=False)
 
 
 @profiles_app.command("export")
@@ -164,7 +165,7 @@ def profiles_import(
         installed = client(api, token).import_profile(text, str(file))
     except VigilError as exc:
         raise fail(exc) from None
-    out.print(
+    out().print(
         f"imported {installed['key']} as version {installed['version']} ({installed['state']})",
         highlight=False,
     )
@@ -222,8 +223,10 @@ def profiles_versions(
         result = client(api, token).profile_versions(workload)
     except VigilError as exc:
         raise fail(exc) from None
+    from rich.table import Table
+
     table = Table("VER", "STATE", "IMAGE", "UPDATED", title=result["key"])
     for row in result["versions"]:
         mark = " (current)" if row["version"] == result["current"] else ""
         table.add_row(f"{row['version']}{mark}", row["state"], row["image"] or "-", row["updated"])
-    out.print(table)
+    out().print(table)

@@ -54,7 +54,7 @@ async def _record(sensor: Sensor, output: Path, duration: float | None, count: i
     try:
         with output.open("a", encoding="utf-8") as out:
             async with sensor:
-                err.print(f"recording {sensor.name} events to {output} (Ctrl-C stops)")
+                err().print(f"recording {sensor.name} events to {output} (Ctrl-C stops)")
                 deadline = time.monotonic() + duration if duration is not None else None
                 events = sensor.events().__aiter__()
                 while not stop.is_set() and (count is None or written < count):
@@ -113,7 +113,7 @@ def record(
         written = asyncio.run(_record(sensor, output, duration, count))
     except VigilError as exc:
         raise fail(exc) from None
-    err.print(f"recorded {written} events to {output}")
+    err().print(f"recorded {written} events to {output}")
 
 
 def replay(
@@ -169,7 +169,7 @@ def replay(
                     out.close()
                 store.close()
         stats = agent.sensor_stats()
-        err.print(
+        err().print(
             f"replayed {stats.received} events ({stats.malformed} skipped): "
             f"{agent.alerts_emitted} alerts",
         )

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from vigil.cli.common import err, out
 
@@ -31,12 +30,12 @@ def rules_check(
 
     compiled = compile_files([*(builtin_rule_files() if with_builtin else []), *files])
     for error in compiled.errors:
-        err.print(str(error), highlight=False, markup=False, soft_wrap=True)
+        err().print(str(error), highlight=False, markup=False, soft_wrap=True)
     if compiled.errors:
-        err.print(f"{len(compiled.errors)} error(s)", highlight=False)
+        err().print(f"{len(compiled.errors)} error(s)", highlight=False)
         raise typer.Exit(2)
     disabled = f", {len(compiled.disabled)} disabled" if compiled.disabled else ""
-    out.print(f"ok: {len(compiled.rules)} rules compiled{disabled}", highlight=False)
+    out().print(f"ok: {len(compiled.rules)} rules compiled{disabled}", highlight=False)
 
 
 @rules_app.command("list")
@@ -52,9 +51,11 @@ def rules_list(
 
     compiled = compile_files([*(builtin_rule_files() if builtin else []), *(files or [])])
     for error in compiled.errors:
-        err.print(str(error), highlight=False, markup=False, soft_wrap=True)
+        err().print(str(error), highlight=False, markup=False, soft_wrap=True)
     if compiled.errors:
         raise typer.Exit(2)
+    from rich.table import Table
+
     table = Table("RULE", "SEVERITY", "MITRE", "EVENTS", "PROFILE")
     for rule in compiled.rules:
         table.add_row(
@@ -64,8 +65,8 @@ def rules_list(
             " ".join(sorted(t.value for t in rule.event_types)),
             rule.definition.profile or "",
         )
-    out.print(table)
-    out.print(f"{len(compiled.rules)} rules", highlight=False)
+    out().print(table)
+    out().print(f"{len(compiled.rules)} rules", highlight=False)
 
 
 @rules_app.command("report")
@@ -88,15 +89,15 @@ def rules_report(
 
     falco_dir = falco_dir or find_falco_dir(Path(__file__).parent, Path.cwd())
     if falco_dir is None:
-        err.print("vigil: Falco's rule files not found; pass --falco-dir", highlight=False)
+        err().print("vigil: Falco's rule files not found; pass --falco-dir", highlight=False)
         raise typer.Exit(2)
     absent = [name for name in FALCO_FILES if not (falco_dir / name).is_file()]
     if absent:
-        err.print(f"vigil: {falco_dir}: missing {', '.join(absent)}", highlight=False)
+        err().print(f"vigil: {falco_dir}: missing {', '.join(absent)}", highlight=False)
         raise typer.Exit(2)
     text = falco_report(falco_dir)
     if output is None:
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        out.print(f"wrote {output}", highlight=False)
+        out().print(f"wrote {output}", highlight=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -27,27 +26,13 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import PatchType
 
 from vigil.errors import RuntimeActionError, truncate
+from vigil.kube.objects import PodRef
 from vigil.kube.owners import COUNTED, Controller, OwnerCache, Readiness
 from vigil.models import utcnow
 
-POD_NAMESPACE = "io.kubernetes.pod.namespace"
-POD_NAME = "io.kubernetes.pod.name"
 QUARANTINE_LABEL = "vigil.io/quarantine"
 ALERT_LABEL = "vigil.io/alert"
 COMPONENT = "vigil"
-
-
-@dataclass(frozen=True, slots=True)
-class PodRef:
-    namespace: str
-    name: str
-
-    @classmethod
-    def from_annotations(cls, annotations: Mapping[str, str]) -> PodRef:
-        namespace, name = annotations.get(POD_NAMESPACE), annotations.get(POD_NAME)
-        if not namespace or not name:
-            raise RuntimeActionError("the container is not a Kubernetes pod's (no CRI annotations)")
-        return cls(namespace, name)
 
 
 def label_value(text: str) -> str:

@@ -1,7 +1,9 @@
 """The Kubernetes API adapter: configuration, the lightkube client, and the calls identity needs.
 
 This package (this module and the response actions in :mod:`vigil.kube.actions`) is the only
-place that imports lightkube, so that the rest of vigil deals in its own types and exceptions. Every
+place that imports lightkube, so that the rest of vigil deals in its own types and exceptions
+(:mod:`.errors`, :mod:`.objects`, which load without lightkube: a host without Kubernetes never
+imports it). Every
 failure leaves here as a :class:`KubeError` whose message names the call and quotes at most a
 bounded part of what the server said.
 
@@ -11,10 +13,8 @@ Other stages reuse the client: ``make_async_client(load_config(path))`` gives a 
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,52 +30,29 @@ from lightkube.resources.apps_v1 import ReplicaSet
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 
-from vigil.errors import EXIT_BAD_USAGE, VigilError, truncate
+from vigil.errors import truncate
+from vigil.kube.errors import KubeApiError, KubeConfigError, KubeError, KubeUnavailable
+from vigil.kube.locate import DEFAULT_KUBECONFIG, SERVICE_ACCOUNT_DIR, config_source
+from vigil.kube.objects import OwnerRef, PodSummary
 
-SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-DEFAULT_KUBECONFIG = "~/.kube/config"
 #: what is quoted of a server's answer in an error message
 MAX_QUOTED = 160
 
-
-class KubeError(VigilError):
-    """The Kubernetes API could not be used; the message says which call and why."""
-
-
-class KubeConfigError(KubeError):
-    """No usable configuration (kubeconfig or in-cluster service account)."""
-
-    exit_code = EXIT_BAD_USAGE
-
-
-class KubeUnavailable(KubeError):
-    """The API server could not be reached (connection refused, timeout, TLS, …)."""
-
-
-class KubeApiError(KubeError):
-    """The API server answered with an error status, or with something that is not an object."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerRef:
-    kind: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class PodSummary:
-    """What identity needs of a pod."""
-
-    namespace: str
-    name: str
-    uid: str
-    node: str
-    #: the controlling owner (``controller: true``), else the first owner; None for bare pods
-    owner: OwnerRef | None
+__all__ = [
+    "DEFAULT_KUBECONFIG",
+    "SERVICE_ACCOUNT_DIR",
+    "KubeApi",
+    "KubeApiError",
+    "KubeConfigError",
+    "KubeError",
+    "KubeUnavailable",
+    "OwnerRef",
+    "PodSummary",
+    "kube_errors",
+    "load_config",
+    "make_async_client",
+    "server_of",
+]
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -84,14 +61,12 @@ def load_config(
 ) -> SingleConfig:
     """The cluster to talk to: ``kubeconfig`` when given, else in-cluster (the service account
     directory and ``KUBERNETES_SERVICE_HOST``), else ``$KUBECONFIG``, else ``~/.kube/config``."""
+    source = config_source(kubeconfig, service_account_dir=service_account_dir)
     try:
-        if kubeconfig is not None:
-            config = KubeConfig.from_file(Path(kubeconfig).expanduser()).get()
-        elif os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.isdir(service_account_dir):
-            config = KubeConfig.from_service_account(service_account_dir).get()
+        if source.in_cluster:
+            config = KubeConfig.from_service_account(str(source.path)).get()
         else:
-            path = os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
-            config = KubeConfig.from_file(Path(path).expanduser()).get()
+            config = KubeConfig.from_file(source.path).get()
     except (LightkubeConfigError, yaml.YAMLError, OSError, LookupError, ValueError, TypeError,
             AttributeError) as exc:  # fmt: skip
         where = str(kubeconfig) if kubeconfig is not None else "in-cluster config or kubeconfig"

@@ -16,11 +16,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vigil.errors import truncate
 from vigil.identity.cache import BoundedCache
-from vigil.kube.client import KubeApi, KubeApiError, KubeError, OwnerRef, PodSummary
+from vigil.kube.errors import KubeApiError, KubeError
+from vigil.kube.objects import OwnerRef, PodSummary
 from vigil.models import Workload
+
+if TYPE_CHECKING:  # the client (and lightkube) is loaded only when a watcher is built
+    from vigil.kube.client import KubeApi
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 import socket
 
 from vigil.config import KubernetesConfig
-from vigil.kube.client import KubeApi, KubeConfigError, load_config
+from vigil.kube.locate import config_source
 from vigil.kube.pods import PodDirectory, PodWatcher
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,13 @@ def pod_watcher(config: KubernetesConfig, directory: PodDirectory) -> PodWatcher
     """
     if config.enabled == "off":
         return None
+    source = config_source(config.kubeconfig)
+    if config.enabled == "auto" and not source.exists():
+        # Decided before importing the client: a host without Kubernetes never loads lightkube.
+        log.info("no Kubernetes API configured (no %s): workloads come from pod names", source.path)
+        return None
+    from vigil.kube.client import KubeApi, KubeConfigError, load_config
+
     try:
         api = KubeApi.from_config(load_config(config.kubeconfig))
     except KubeConfigError as exc:

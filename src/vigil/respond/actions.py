@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from vigil.errors import RuntimeActionError
-from vigil.kube.actions import KubeActions, PodRef
+from vigil.kube.objects import PodRef
 from vigil.models import Alert
 from vigil.respond.enforce import Enforcer
 from vigil.respond.forensics import Forensics, cgroup_procs
 from vigil.respond.freeze import set_frozen
 from vigil.respond.process import ProcessKiller, relative_cgroup_paths
 from vigil.respond.runtime import RuntimeControl
+
+if TYPE_CHECKING:  # lightkube comes in only with a Kubernetes API client (vigil.kube.setup)
+    from vigil.kube.actions import KubeActions
 
 
 class ContainerTarget(Protocol):
