@@ -29,7 +29,7 @@ from vigil.errors import ConfigError, PrivilegeError, SensorError
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType
 from vigil.sensor import SensorStats
-from vigil.sensor.decode import EVENT_EXEC, EXEC_ARGS_OFFSET
+from vigil.sensor.decode import EVENT_EXEC, EXEC_DATA
 from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
 from vigil.sensor.mounts import mounted
 
@@ -429,7 +429,7 @@ def test_a_full_queue_stops_reading_instead_of_dropping(bpf_cache: Path) -> None
 def test_malformed_records_are_counted_and_skipped(tmp_path: Path) -> None:
     sensor = EbpfSensor(cache_dir=tmp_path)
     sensor._on_record(b"\x01\x00")
-    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_ARGS_OFFSET - 4 - 1))
+    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_DATA - 4 - 1))
     stats = sensor.stats()
     assert stats.malformed == 2
     assert stats.received == 2
