@@ -41,6 +41,7 @@ from vigil.sensor.layers import WritableLayers
 from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
 from vigil.sensor.process_tree import ProcessTree, cgroup2_root
+from vigil.sensor.ringbuf import RingReader, open_ring_reader
 from vigil.sensor.watch import DEFAULT_WATCH, WatchedPaths
 
 log = logging.getLogger("vigil.sensor.ebpf")
@@ -103,8 +104,7 @@ class EbpfSensor:
         self._object: int | None = None
         self._links: dict[str, int] = {}
         self._program_fds: dict[str, int] = {}
-        self._ringbuf: int | None = None
-        self._sample_callback: object = None  # the C callback must outlive the ring buffer
+        self._ring: RingReader | None = None
         self._lost_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader_fd: int | None = None
@@ -286,36 +286,30 @@ class EbpfSensor:
                 del self._program_fds[name]  # loaded but idle: not one of ours to report
         if not self._links:
             raise SensorError(f"{object_path} holds no BPF program")
-        self._sample_callback = bpf.make_sample_callback(self._on_record)
-        self._ringbuf = bpf.check_ptr(
-            lib.ring_buffer__new(
-                bpf.check_rc(lib.bpf_map__fd(ringbuf_map), "ring buffer map fd"),
-                self._sample_callback,
-                None,
-                None,
-            ),
-            "create ring buffer reader",
-        )
+        ring_fd = bpf.check_rc(lib.bpf_map__fd(ringbuf_map), "ring buffer map fd")
+        try:
+            self._ring = open_ring_reader(ring_fd, self.ringbuf_bytes, self._on_record)
+        except OSError as exc:
+            raise bpf.failure("map the ring buffer", exc.errno or errno.EINVAL) from exc
 
     def _start_reading(self) -> None:
-        assert self._loop is not None and self._ringbuf is not None
+        assert self._loop is not None and self._ring is not None
         self._queue = asyncio.Queue(maxsize=self.queue_size + 1)
         self._clock = WallClock.now()
         self._boot_wall_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         self._loss_task = self._loop.create_task(self._watch_losses())
-        self._reader_fd = bpf.check_rc(
-            bpf.lib().ring_buffer__epoll_fd(self._ringbuf), "ring buffer epoll fd"
-        )
+        self._reader_fd = self._ring.fileno()
         self._loop.add_reader(self._reader_fd, self._drain)
 
     def _drain(self, final: bool = False) -> None:
-        """Read the records waiting in the ring buffer (each one goes through _on_record).
+        """Read the records waiting in the ring buffer (each one goes through _on_record; the
+        reader is vigil.sensor.ringbuf's: the mapping itself on x86-64, libbpf elsewhere).
 
         Backpressure: when the queue is full, reading stops and the records wait in the kernel's
         ring buffer (which is sized for bursts) until the consumer has caught up, rather than
         being dropped in user space. Only a full ring buffer loses events.
         """
-        if self._ringbuf is None:
+        if self._ring is None:
             return
         self._final = final
         if self._held is not None and not self._queue_full():
@@ -327,7 +321,7 @@ class EbpfSensor:
                 return
             self._lost_user += 1  # closing with a full queue: counted, as every loss is
             self._held = None
-        rc = bpf.lib().ring_buffer__consume(self._ringbuf)
+        rc = self._ring.consume()
         if rc == -errno.EAGAIN and not final:
             self._pause()
         elif rc < 0:
@@ -457,11 +451,11 @@ class EbpfSensor:
                 log.warning("detaching BPF program %s failed", name)
         self._links.clear()
         self._program_fds.clear()
-        if self._ringbuf is not None:
+        if self._ring is not None:
             self._paused = False
             self._drain(final=True)  # deliver what the programs wrote before they were detached
-            bpf.lib().ring_buffer__free(self._ringbuf)
-            self._ringbuf = None
+            self._ring.close()
+            self._ring = None
         if self._lost_fd is not None:
             try:
                 self._lost_kernel_at_close = self._read_lost_kernel()
@@ -475,7 +469,6 @@ class EbpfSensor:
             self._object = None
             self._map_fds.clear()
             self._allowed.clear()
-        self._sample_callback = None
         unmount(self._mounted)
         self._mounted = []
         if self._queue is not None and not self._closed:
