@@ -60,6 +60,9 @@ PREFIX = struct.Struct("=II64s")  # kind, len, path
 LOSS_KEY = struct.Struct("=QI4x")  # cgroup_id, type
 LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
 MAX_LOSS_ENTRIES = 4096
+#: raw records handed out between two turns of the event loop: a consumer that never waits must
+#: not starve the ring-buffer reader
+RECORDS_PER_TURN = 256
 FILTER_VALUE = struct.Struct("=I")
 ALLOWED = b"\x01"
 
@@ -68,7 +71,10 @@ class EbpfSensor:
     """Process, network, file, privilege and kernel activity of every process on this host.
 
     ``received`` counts every record read from the ring buffer, so
-    ``received == delivered + lost_user + malformed``. Events a locked profile allows are
+    ``received == delivered + lost_user + malformed`` once the queue is drained. Records wait
+    in the queue as the kernel's raw bytes and are decoded when taken out: reading the ring
+    stays cheap (it is what keeps a burst from overflowing it), and a waiting record costs its
+    bytes rather than a decoded event's objects. Events a locked profile allows are
     dropped in the kernel (:meth:`allow`) and counted as ``filtered``; losses are counted per
     event type and per cgroup and reported as ``sensor_loss`` events (see vigil.sensor.loss).
     """
@@ -108,8 +114,9 @@ class EbpfSensor:
         self._lost_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader_fd: int | None = None
-        # One slot above queue_size stays free for the end-of-stream marker.
-        self._queue: asyncio.Queue[Event | None] | None = None
+        # Raw records (bytes), loss reports (Event) and the end-of-stream marker (None); one slot
+        # above queue_size stays free for the marker.
+        self._queue: asyncio.Queue[bytes | Event | None] | None = None
         self._clock = WallClock.now()
         self._boot_wall_ns = 0
         self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
@@ -120,7 +127,7 @@ class EbpfSensor:
         self._map_fds: dict[str, int] = {}
         self._allowed: dict[int, tuple[list[bytes], list[bytes]]] = {}
         self._skipped: list[str] = []
-        self._held: Event | None = None
+        self._held: bytes | None = None
         self._paused = False
         self._final = False
         self._received = 0
@@ -167,13 +174,22 @@ class EbpfSensor:
         queue = self._queue
         if queue is None:
             raise SensorError("the eBPF sensor is not started: use 'async with EbpfSensor(...)'")
+        taken = 0
         while True:
-            event = await queue.get()
-            if event is None:
+            item = await queue.get()
+            if item is None:
                 queue.put_nowait(None)  # let any other reader end too
                 return
             self._maybe_resume()
-            yield event
+            if isinstance(item, bytes):
+                taken += 1
+                if taken % RECORDS_PER_TURN == 0:
+                    await asyncio.sleep(0)  # a turn of the loop: the reader may run
+                event = self._decoded(item)
+                if event is None:
+                    continue
+                item = event
+            yield item
             while self._pending_losses:  # loss reports that found the queue full
                 yield self._pending_losses.pop(0)
 
@@ -346,28 +362,43 @@ class EbpfSensor:
             self._loop.call_soon(self._drain)
 
     def _on_record(self, data: bytes) -> int:
-        # Runs inside ring_buffer__consume on the loop's thread: never block, never raise.
+        # Runs inside the ring-buffer reader on the loop's thread: never block, never raise, and
+        # stay cheap (decoding waits until the record is taken out of the queue).
         self._received += 1
+        queue = self._queue
+        if queue is not None and self._queue_full() and not self._final and self._held is None:
+            self._held = data  # consumed from the ring: kept until the queue has room
+            return -errno.EAGAIN
+        if queue is None or self._queue_full():
+            self._lose(data)
+            return 0
+        queue.put_nowait(data)
+        return 0
+
+    def _lose(self, data: bytes) -> None:
+        """Count a record there is no room for: per cgroup and type when it can be read."""
         try:
-            event = self._decode(data)
+            record = parse_record(data)
         except MalformedRecord as exc:
             self._malformed += 1
             log.debug("skipping malformed record: %s", exc)
-            return 0
+            return
+        header = record.header
+        self._lost_user += 1
+        kind = str(KINDS[header.type])
+        self._losses.add(header.cgroup_id, kind, 1, header.ktime_ns, header.ktime_ns)
+
+    def _decoded(self, data: bytes) -> Event | None:
+        """The record's event, or None (counted as malformed) when it cannot be decoded."""
+        try:
+            return self._decode(data)
+        except MalformedRecord as exc:
+            self._malformed += 1
+            log.debug("skipping malformed record: %s", exc)
         except Exception:  # a decoder bug must not stop the sensor: count it like bad input
             self._malformed += 1
             log.exception("decoding a record failed")
-            return 0
-        queue = self._queue
-        if queue is not None and self._queue_full() and not self._final and self._held is None:
-            self._held = event  # consumed from the ring: kept until the queue has room
-            return -errno.EAGAIN
-        if queue is None or self._queue_full():
-            self._lost_user += 1
-            self._losses.add(event.cgroup_id, str(event.type), 1, event.ktime_ns, event.ktime_ns)
-            return 0
-        queue.put_nowait(event)
-        return 0
+        return None
 
     def _decode(self, data: bytes) -> Event:
         record = parse_record(data)
