@@ -1,9 +1,9 @@
 """The eBPF sensor: vigil.bpf.c compiled for this kernel, loaded through libbpf, read via asyncio.
 
 Life cycle (``async with EbpfSensor(...)``): mount tracefs/bpffs if missing → compile (cached) →
-open → size the ring buffer → load → attach every program → read the ring buffer whenever its
-epoll fd is readable. Leaving the block detaches every program, frees everything and unmounts
-what was mounted, so Ctrl-C leaves nothing behind in the kernel.
+open → size the ring buffer → load → attach every program → read the ring buffer whenever it
+polls readable (vigil.sensor.ringbuf). Leaving the block detaches every program, frees
+everything and unmounts what was mounted, so Ctrl-C leaves nothing behind in the kernel.
 """
 
 from __future__ import annotations

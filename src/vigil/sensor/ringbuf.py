@@ -90,10 +90,6 @@ class MmapRingBuffer:
         self._words = memoryview(self._producer_map).cast("I")
         self._bytes = memoryview(self._producer_map)
 
-    @property
-    def size(self) -> int:
-        return self._size
-
     def fileno(self) -> int:
         return self._fd  # the ring-buffer map polls readable while data waits
 
