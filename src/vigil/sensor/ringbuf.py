@@ -32,6 +32,7 @@ log = logging.getLogger("vigil.sensor.ringbuf")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
+SIZE_MASK = DISCARD_BIT - 1
 HEADER_SIZE = 8
 #: CPUs whose memory model makes plain loads and stores enough to follow the kernel's
 #: smp_store_release/smp_load_acquire protocol: x86-64 (TSO: loads are not reordered with other
@@ -88,55 +89,60 @@ class MmapRingBuffer:
         self._consumer_pos = memoryview(self._consumer_map)[:8].cast("Q")
         self._producer_pos = memoryview(self._producer_map)[:8].cast("Q")
         self._words = memoryview(self._producer_map).cast("I")
-        self._bytes = memoryview(self._producer_map)
 
     def fileno(self) -> int:
         return self._fd  # the ring-buffer map polls readable while data waits
 
     def consume(self) -> int:
+        # Locals: this loop runs once per record, and attribute lookups are most of its cost.
+        mask, base, limit = self._mask, self._data_at, self._size - HEADER_SIZE
+        area_end = base + self._size
+        words, area, handler = self._words, self._producer_map, self._handler
+        consumer_pos, producer_pos = self._consumer_pos, self._producer_pos
         count = 0
-        consumer = self._consumer_pos[0]
+        consumer = consumer_pos[0]
         while True:
-            producer = self._producer_pos[0]
+            producer = producer_pos[0]
             if consumer >= producer:
                 return count
             while consumer < producer:
-                at = consumer & self._mask
-                length = self._words[(self._data_at + at) >> 2]
+                at = base + (consumer & mask)
+                length = words[at >> 2]
                 if length & BUSY_BIT:
                     return count  # still being written: later records wait for it
-                size = length & ~(BUSY_BIT | DISCARD_BIT)
-                if size > self._size - HEADER_SIZE:
+                size = length & SIZE_MASK
+                if size > limit:
                     log.error("ring buffer record of %d bytes in a ring of %d", size, self._size)
                     return -errno.EBADMSG
                 consumer += (size + HEADER_SIZE + 7) & ~7
                 if length & DISCARD_BIT:
-                    self._consumer_pos[0] = consumer
+                    consumer_pos[0] = consumer
                     continue
-                record = self._record(at + HEADER_SIZE, size)
+                start = at + HEADER_SIZE
+                end = start + size
+                # mmap slices are bytes: one copy. A header in the last 8 bytes of the area
+                # puts its record at the area's start: that is the wrapped case too.
+                record = area[start:end] if end <= area_end else self._wrapped(start - base, size)
                 # Copied out, so the kernel may reuse the space before the handler runs.
-                self._consumer_pos[0] = consumer
+                consumer_pos[0] = consumer
                 count += 1
                 try:
-                    result = self._handler(record)
+                    result = handler(record)
                 except Exception:  # the handler counts its own failures; reading goes on
                     log.exception("ring buffer handler failed")
                     continue
                 if result is not None and result < 0:
                     return result
 
-    def _record(self, start: int, size: int) -> bytes:
-        """``size`` bytes from data offset ``start`` (up to the area's size: a header in the last
-        8 bytes puts its record's start there), joining the end and the start of the area."""
-        base = self._data_at
-        end = start + size
-        if end <= self._size:
-            return self._bytes[base + start : base + end].tobytes()
-        head = self._bytes[base + start : base + self._size].tobytes()
-        return head + self._bytes[base : base + end - self._size].tobytes()
+    def _wrapped(self, start: int, size: int) -> bytes:
+        """A record from data offset ``start`` that runs past the end of the area: its two
+        pieces, the end of the area and its start, joined."""
+        area, base = self._producer_map, self._data_at
+        rest = start + size - self._size
+        return area[base + start : base + self._size] + area[base : base + rest]
 
     def close(self) -> None:
-        for view in (self._consumer_pos, self._producer_pos, self._words, self._bytes):
+        for view in (self._consumer_pos, self._producer_pos, self._words):
             view.release()  # exported views would keep the mappings from closing
         self._producer_map.close()
         self._consumer_map.close()
