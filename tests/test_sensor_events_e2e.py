@@ -273,6 +273,8 @@ def test_dns_query_parsed(run: Run) -> None:
     assert queries, [e.dns for e in _of(run, EventType.DNS)]
     assert queries[0].dns is not None and queries[0].dns.qtype in ("A", "AAAA")
     assert queries[0].network is not None and queries[0].network.dest_port == 53
+    # the address travels packed right after the query's bytes
+    assert queries[0].network.dest_ip == "127.0.0.1"
 
 
 def test_packet_socket(run: Run) -> None:
