@@ -6,6 +6,14 @@ The agent is the real one (`vigil run`, full pipeline, API on a free loopback po
 in its own process; loss and counters come from its /api/v1/health. Counts are scaled down
 from the issue's figures so that each benchmark finishes in a few minutes on 2 shared cores:
 the printed line says what was run. Results are appended to bench/results/sensor.jsonl.
+
+Two situations are measured, and each line says which:
+- ``steady``: the workload runs in a real runc container whose profile the agent has learnt and
+  locked — what a node runs all day. Behaviour the profile allows is dropped in the kernel
+  (execs once the agent found them allowed, connects to known destinations, fork/exit), so
+  this is where the issue's targets apply.
+- ``unfiltered``: the same kind of work on the host (no profile: every event reaches the
+  agent's Python), for what the agent costs when behaviour is new or unprofiled.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VIGIL = ROOT / ".venv" / "bin" / "vigil"
@@ -44,6 +53,7 @@ def agent(data_dir: Path, config: str = "") -> Iterator[tuple[int, int]]:
     port = free_port()
     cfg = data_dir / "config.yaml"
     cfg.write_text(config or "profiles:\n  learning_period: null\n")
+    log = (data_dir / "agent.log").open("wb")
     proc = subprocess.Popen(
         [
             str(VIGIL),
@@ -58,7 +68,7 @@ def agent(data_dir: Path, config: str = "") -> Iterator[tuple[int, int]]:
             f"jsonl:{data_dir / 'alerts.jsonl'}",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(data_dir / "agent.log", "wb"),
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 120
@@ -79,11 +89,44 @@ def agent(data_dir: Path, config: str = "") -> Iterator[tuple[int, int]]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def health(port: int) -> dict:  # type: ignore[type-arg]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=60) as r:
         return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def lock_all(port: int) -> list[str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/profiles/lock",
+        data=json.dumps({"all": True}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as r:  # noqa: S310 - our own agent
+        return list(json.loads(r.read())["locked"])
+
+
+def kernel_events(stats: dict) -> int:  # type: ignore[type-arg]
+    """Records that reached user space plus those the kernel filter dropped."""
+    return int(stats["received"]) + int(stats["filtered"])
+
+
+@contextmanager
+def busybox_container(tmp: Path) -> Iterator[Any]:
+    """A running runc container (busybox, host network) for the steady-state benchmarks."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from vigil.lab import RuncContainer, build_busybox_rootfs
+
+    rootfs = build_busybox_rootfs(tmp / "rootfs")
+    container = RuncContainer(
+        f"vigil-bench-{uuid.uuid4().hex[:6]}", rootfs, tmp / "bundle", ["/bin/sleep", "3600"]
+    )
+    container.start()
+    try:
+        yield container
+    finally:
+        container.remove()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -128,6 +171,16 @@ def exec_storm(n: int) -> float:
     return time.perf_counter() - start
 
 
+def container_exec_storm(container: Any, n: int) -> float:
+    start = time.perf_counter()
+    done = container.exec(
+        ["sh", "-c", f"i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"], timeout=600
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the storm failed in the container: {done.stderr[:200]}")
+    return time.perf_counter() - start
+
+
 def connect_storm(n: int) -> float:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -159,13 +212,26 @@ def best_of(runs: int, work: Callable[[], float]) -> float:
     return min(work() for _ in range(runs))
 
 
-def slowdown(name: str, work: Callable[[], float], n: int, scale_note: str) -> None:
+def slowdown(
+    name: str,
+    work: Callable[[], float],
+    n: int,
+    scale_note: str,
+    *,
+    situation: str = "unfiltered",
+    settle: Callable[[int], None] | None = None,
+) -> None:
+    """Best of 3 without the agent, with it, and without it again; ``settle`` prepares the
+    agent (e.g. learns and locks the container's profile) before the runs with it."""
     with tempfile.TemporaryDirectory() as tmp:
         work()  # warm caches
         without = best_of(3, work)
         with agent(Path(tmp)) as (pid, port):
+            if settle is not None:
+                settle(port)
+            before = health(port)["sensor_stats"]
             with_agent = best_of(3, work)
-            stats = health(port)["sensor_stats"]
+            after = health(port)["sensor_stats"]
         without_after = best_of(3, work)
     base = min(without, without_after)
     ratio = (with_agent / base - 1) * 100
@@ -176,23 +242,46 @@ def slowdown(name: str, work: Callable[[], float], n: int, scale_note: str) -> N
         "<= 3% slowdown",
         ratio <= 3.0,
         {
+            "situation": situation,
             "n": n,
             "without_s": round(base, 3),
             "with_s": round(with_agent, 3),
             "scaled": scale_note,
-            "received": stats["received"],
+            "reached_user_space": after["received"] - before["received"],
+            "dropped_in_kernel": after["filtered"] - before["filtered"],
         },
     )
 
 
 def bench_exec(scale: float) -> None:
     n = int(20000 * scale)
-    slowdown("exec_storm", lambda: exec_storm(n), n, f"{n} of 20000 fork+exec /bin/true")
+    note = f"{n} of 20000 fork+exec /bin/true"
+    with tempfile.TemporaryDirectory() as tmp, busybox_container(Path(tmp)) as container:
+
+        def settle(port: int) -> None:
+            container_exec_storm(container, 50)  # learnt
+            lock_all(port)
+            container_exec_storm(container, 50)  # judged allowed, remembered in the kernel
+
+        slowdown(
+            "exec_storm",
+            lambda: container_exec_storm(container, n),
+            n,
+            note + " in a runc container, profile locked",
+            situation="steady",
+            settle=settle,
+        )
+    slowdown("exec_storm_host", lambda: exec_storm(n), n, note + " on the host")
 
 
 def bench_connect(scale: float) -> None:
     n = int(20000 * scale)
-    slowdown("connect_storm", lambda: connect_storm(n), n, f"{n} of 20000 loopback connects")
+    slowdown(
+        "connect_storm",
+        lambda: connect_storm(n),
+        n,
+        f"{n} of 20000 loopback connects on the host",
+    )
 
 
 def paced_opens(rate: int, seconds: float, path: str = "/etc/shadow") -> int:
@@ -208,32 +297,90 @@ def paced_opens(rate: int, seconds: float, path: str = "/etc/shadow") -> int:
     return done
 
 
+def agent_cpu(pid: int, port: int, seconds: float, work: Callable[[float], None]) -> dict:  # type: ignore[type-arg]
+    """The agent's CPU (share of one core) idle, then while ``work(seconds)`` runs."""
+    before = cpu_seconds(pid)
+    idle_start = time.monotonic()
+    time.sleep(seconds / 2)
+    idle = (cpu_seconds(pid) - before) / (time.monotonic() - idle_start)
+    stats_before = health(port)["sensor_stats"]
+    before = cpu_seconds(pid)
+    start = time.monotonic()
+    work(seconds)
+    elapsed = time.monotonic() - start
+    busy = (cpu_seconds(pid) - before) / elapsed
+    stats = health(port)["sensor_stats"]
+    return {
+        "percent": busy * 100,
+        "idle_percent": round(idle * 100, 2),
+        "events_per_s": round((kernel_events(stats) - kernel_events(stats_before)) / elapsed),
+        "reached_user_space_per_s": round((stats["received"] - stats_before["received"]) / elapsed),
+        "seconds": seconds,
+    }
+
+
+def container_pids(container: Any) -> list[int]:
+    """Every process of the container (its cgroup2 procs), from the host's side."""
+    relative = Path(f"/proc/{container.pid}/cgroup").read_text().split("0::", 1)[1].split()[0]
+    sys.path.insert(0, str(ROOT / "src"))
+    from vigil.sensor.process_tree import cgroup2_root
+
+    procs = (cgroup2_root() or Path("/sys/fs/cgroup")) / relative.lstrip("/") / "cgroup.procs"
+    return [int(line) for line in procs.read_text().split()]
+
+
 def bench_cpu(scale: float) -> None:
     seconds = max(5.0, 20 * scale)
-    with tempfile.TemporaryDirectory() as tmp, agent(Path(tmp)) as (pid, port):
-        before = cpu_seconds(pid)
-        idle_start = time.monotonic()
-        time.sleep(seconds / 2)
-        idle = (cpu_seconds(pid) - before) / (time.monotonic() - idle_start)
-        before = cpu_seconds(pid)
-        start = time.monotonic()
-        sent = paced_opens(5000, seconds)
-        busy = (cpu_seconds(pid) - before) / (time.monotonic() - start)
-        stats = health(port)["sensor_stats"]
-    percent = busy * 100
+    # steady: a container busy with what its locked profile allows (fork+exec of its known
+    # programs as fast as it goes), counted in the kernel (reached user space + dropped there)
+    step = "/bin/true; /bin/echo x >/dev/null"
+    with tempfile.TemporaryDirectory() as tmp, busybox_container(Path(tmp)) as container:
+        data = Path(tmp) / "agent"
+        data.mkdir()
+        with agent(data) as (pid, port):
+            rehearsal = ["sh", "-c", f"i=0; while [ $i -lt 30 ]; do {step}; i=$((i+1)); done"]
+            container.exec(rehearsal)  # learnt
+            lock_all(port)
+            container.exec(rehearsal)  # judged allowed, remembered in the kernel
+
+            def busy(duration: float) -> None:
+                init = container.pid
+                # two loops: one alone does not reach 5,000 events/s on a busy 2-core machine
+                workers = [
+                    container.spawn(["sh", "-c", f"while true; do {step}; done"]) for _ in range(2)
+                ]
+                time.sleep(duration)
+                for other in container_pids(container):
+                    if other != init:
+                        os.kill(other, signal.SIGKILL)
+                for worker in workers:
+                    worker.wait(30)
+
+            steady = agent_cpu(pid, port, seconds, busy)
+    percent = steady.pop("percent")
     report(
         "cpu_5k_events",
         percent,
         "% of one core",
+        "<= 5% at >= 5000 events/s",
+        percent <= 5.0 and steady["events_per_s"] >= 5000,
+        {"situation": "steady", **steady, "workload": f"2 x while true; do {step}; done"},
+    )
+    # unfiltered: 5,000 opens of a watched file a second on the host, every one to user space
+    with tempfile.TemporaryDirectory() as tmp, agent(Path(tmp)) as (pid, port):
+
+        def opens(duration: float) -> None:
+            paced_opens(5000, duration)
+
+        unfiltered = agent_cpu(pid, port, seconds, opens)
+    percent = unfiltered.pop("percent")
+    report(
+        "cpu_5k_events_unfiltered",
+        percent,
+        "% of one core",
         "<= 5%",
         percent <= 5.0,
-        {
-            "events_per_s": round(sent / seconds),
-            "seconds": seconds,
-            "idle_percent": round(idle * 100, 2),
-            "received": stats["received"],
-            "note": "every event is delivered to user space (none filtered in the kernel)",
-        },
+        {"situation": "unfiltered", **unfiltered},
     )
 
 

@@ -20,7 +20,7 @@ from tests.fakes import (
 from vigil.agent import Agent
 from vigil.config import Playbook, PlaybookMatch
 from vigil.detect.profiles import Profile, ProfileBook
-from vigil.models import ContainerInfo, Severity, Workload, utcnow
+from vigil.models import ContainerInfo, Event, Severity, Workload, utcnow
 from vigil.record.outputs import JsonlFileOutput
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
@@ -172,18 +172,13 @@ def test_one_bad_event_does_not_stop_the_agent(tmp_path: Path) -> None:
     assert agent.profiles.all()[0].executables == {"/bin/sh"}
 
 
-def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
+def test_profile_hooks_see_loaded_and_changed_profiles_and_record_marks_partial(
     tmp_path: Path,
 ) -> None:
-    class SinkSensor(QueueSensor):
-        """A sensor with kernel filter maps would write locked profiles into them here."""
+    seen: list[tuple[str, str, frozenset[str]]] = []
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.seen: list[tuple[str, str, frozenset[str]]] = []
-
-        def profile_changed(self, profile: Profile) -> None:
-            self.seen.append((profile.key, str(profile.state), frozenset(profile.executables)))
+    def profile_changed(profile: Profile) -> None:
+        seen.append((profile.key, str(profile.state), frozenset(profile.executables)))
 
     @dataclass(frozen=True)
     class Record:
@@ -198,7 +193,7 @@ def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
             # identity's runtime record: the container was created an hour before the agent
             return WithRecord(WEB_1, WEB, Record(utcnow() - timedelta(hours=1)))
 
-    sensor = SinkSensor()
+    sensor = QueueSensor()
     store = Store.open(tmp_path / "data")
     stored = ProfileBook(learning_period=None)
     stored.observe(replace(exec_event("/bin/true"), container=OTHER_CONTAINER, workload=OTHER))
@@ -212,6 +207,7 @@ def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
         responder=Responder([], identity),
         store=store,
         outputs=[],
+        profile_hooks=[profile_changed],
     )
 
     async def scenario() -> None:
@@ -226,7 +222,64 @@ def test_profile_sink_sees_loaded_and_changed_profiles_and_record_marks_partial(
         await task
 
     asyncio.run(scenario())
-    assert sensor.seen[0] == (OTHER.key, "locked", frozenset({"/bin/true"}))  # at attach
-    assert (WEB.key, "locked", frozenset({"/bin/sh"})) in sensor.seen
+    assert seen[0] == (OTHER.key, "locked", frozenset({"/bin/true"}))  # at attach
+    assert (WEB.key, "locked", frozenset({"/bin/sh"})) in seen
     web = agent.profiles.get(WEB.key)
     assert web is not None and web.partial is True
+
+
+def test_agent_remembers_in_the_kernel_only_execs_found_allowed(tmp_path: Path) -> None:
+    class VerdictSensor(QueueSensor):
+        """Where an eBPF sensor would write the exec's kernel hash into its allowed map."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.remembered: list[str] = []
+
+        def remember_exec(self, event: Event) -> None:
+            self.remembered.append(event.process.cmdline)
+
+    @dataclass(frozen=True)
+    class RuleHit:
+        event: Event
+        kind: str = "rule"
+        rule: str = "Flagged command"
+        severity: Severity = Severity.LOW
+        message: str = "flagged"
+        mitre: tuple[str, ...] = ()
+
+    class FlagCommands:
+        def observe(self, event: Event) -> list[RuleHit]:
+            return [RuleHit(event)] if "flagged" in event.process.cmdline else []
+
+    sensor = VerdictSensor()
+    identity = TableIdentity(by_cgroup={100: FixedIdentity(WEB_1, WEB)})
+    agent = Agent(
+        sensor=sensor,
+        identity=identity,
+        profiles=ProfileBook(learning_period=None),
+        responder=Responder([], identity),
+        store=Store.open(tmp_path / "data"),
+        outputs=[],
+        detectors=[FlagCommands()],
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        await agent.ready.wait()
+        for cmdline in ("/bin/sh -c backup", "/bin/sh -c flagged"):  # learning
+            await agent.handle(exec_event("/bin/sh", cmdline=cmdline))
+        agent.lock("web")
+        for cmdline in (
+            "/bin/sh -c backup",  # allowed: remembered
+            "/bin/sh -c flagged",  # in the profile, but a rule matches it
+            "/bin/sh -c restore",  # new arguments: a deviation
+        ):
+            await agent.handle(exec_event("/bin/sh", cmdline=cmdline))
+        await agent.handle(exec_event("/bin/nc"))  # a new program
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert sensor.remembered == ["/bin/sh -c backup"]

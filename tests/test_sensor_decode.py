@@ -67,11 +67,12 @@ def exec_record(
     magic: int = 0xEF53,
     interp: bytes = b"",
     nlink: int = 1,
+    exec_hash: int = 0,
 ) -> bytes:
     """An exec record as the kernel sends it: the fixed part, then the strings packed."""
     cwd_raw, file_raw = components(cwd), components(file)
     fixed = struct.pack(
-        "=IHHHHHHQQII",
+        "=IHHHHHHQQIIQ",
         flags,
         len(exe) if exe_len is None else exe_len,
         len(args) if args_len is None else args_len,
@@ -83,8 +84,9 @@ def exec_record(
         magic,
         nlink,
         0,
+        exec_hash,
     )
-    return header(decode.EVENT_EXEC) + fixed + exe + interp + cwd_raw + file_raw + args
+    return header(decode.EVENT_EXEC) + fixed + exe + args + interp + cwd_raw + file_raw
 
 
 def connect_record(
@@ -99,10 +101,10 @@ def connect_record(
 
 
 def test_record_sizes_match_the_c_structs() -> None:
-    # the fixed part of struct vigil_exec is 88 bytes, sizeof(struct vigil_connect) == 80 (76 +
+    # the fixed part of struct vigil_exec is 96 bytes, sizeof(struct vigil_connect) == 80 (76 +
     # tail padding); test_sensor_build checks these against events.h compiled by clang
-    assert decode.EXEC_DATA == 88
-    assert EXEC_SIZE == 88 + 2048
+    assert decode.EXEC_DATA == 96
+    assert EXEC_SIZE == 96 + 2048
     assert CONNECT_SIZE == 76
     assert len(connect_record()) == 80
 

@@ -207,7 +207,7 @@ def test_exit_code_and_fork(run: Run) -> None:
 
 def test_exe_changed_after_start(run: Run) -> None:
     # /dev/shm is noexec in runc's default spec: the copy runs from /dev (a tmpfs) instead;
-    # exe_from_dev_shm is covered by the decoder's tests
+    # test_an_exec_from_dev_shm_is_flagged runs one from /dev/shm
     tool = [e for e in _of(run, EventType.EXEC) if e.process.exe == "/dev/vigil-tool"]
     assert tool
     assert tool[0].process.exe_changed_after_start
@@ -342,36 +342,48 @@ def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
         )
 
         def count(events: list[Event]) -> dict[str, int]:
+            def execs(cmdline: str) -> int:
+                return sum(
+                    e.type is EventType.EXEC and e.process.cmdline == cmdline for e in events
+                )
+
             return {
-                "true": sum(
-                    e.type is EventType.EXEC and e.process.exe == "/bin/true" for e in events
-                ),
+                "true": execs("/bin/true"),
+                "true other": execs("/bin/true other"),
+                "cat": execs("/bin/cat /etc/hostname"),
                 "connect": sum(e.type is EventType.CONNECT for e in events),
-                "cat": sum(
-                    e.type is EventType.EXEC and e.process.exe == "/bin/cat" for e in events
-                ),
+                "fork": sum(e.type is EventType.FORK for e in events),
                 "all": len(events),
             }
 
-        async def main() -> tuple[dict[str, int], dict[str, int], int]:
+        async def main() -> list[dict[str, int]]:
             async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
-                before = count(await _act_and_watch(sensor, container, cgroup_id, script))
-                sensor.allow(
-                    [cgroup_id], ["/bin/true", "/bin/nc", "/bin/sh"], [f"tcp/127.0.0.1:{port}"]
+                before = await _act_and_watch(sensor, container, cgroup_id, script)
+                sensor.allow([cgroup_id], [f"tcp/127.0.0.1:{port}"])  # the profile locks
+                locked = await _act_and_watch(sensor, container, cgroup_id, script)
+                for event in locked:  # the agent found these allowed
+                    if event.type is EventType.EXEC and "cat" not in event.process.exe:
+                        sensor.remember_exec(event)
+                steady = await _act_and_watch(
+                    sensor, container, cgroup_id, script + "; /bin/true other"
                 )
-                after = count(await _act_and_watch(sensor, container, cgroup_id, script))
                 filtered = sensor.stats().filtered
-                sensor.forget(cgroup_id)
-                again = count(await _act_and_watch(sensor, container, cgroup_id, script))
-                assert again["true"] == 5 and again["connect"] >= 5
-                return before, after, filtered
+                sensor.forget(cgroup_id)  # the profile changed
+                again = await _act_and_watch(sensor, container, cgroup_id, script)
+                counts = [count(run) for run in (before, locked, steady, again)]
+                return [*counts, {"filtered": filtered}]
 
-        before, after, filtered = asyncio.run(main())
-    assert before["true"] == 5 and before["connect"] >= 5 and before["cat"] == 1
-    assert after["true"] == 0 and after["connect"] == 0
-    assert after["cat"] == 1  # not in the profile: still reported
-    assert after["all"] < before["all"] / 3
-    assert filtered >= 10
+        before, locked, steady, again, stats = asyncio.run(main())
+    assert before["true"] == 5 and before["connect"] >= 5 and before["fork"] >= 5
+    # locked: connects to the known destination and fork/exit stay in the kernel; execs are
+    # judged in user space until the agent remembers them as allowed
+    assert locked["connect"] == 0 and locked["fork"] == 0
+    assert locked["true"] == 5 and locked["cat"] == 1
+    # steady: exact repeats of remembered execs stay in the kernel too; a new argument does not
+    assert steady["true"] == 0 and steady["true other"] == 1 and steady["cat"] == 1
+    assert steady["all"] < before["all"] / 5
+    assert stats["filtered"] >= 25
+    assert again["true"] == 5 and again["connect"] >= 5  # forgotten: everything reported again
 
 
 # -- loss --------------------------------------------------------------------------------------
@@ -444,3 +456,129 @@ def test_a_full_queue_leaves_records_in_the_ring_buffer_instead_of_dropping(
 
     seen, lost_user, lost_kernel = asyncio.run(main())
     assert (seen, lost_user, lost_kernel) == (300, 0, 0)
+
+
+# -- the writable layer ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _overlay_root(tmp: Path) -> Iterator[Path]:
+    """A container root as engines make one: the image read-only below, a writable layer above."""
+    lower = build_busybox_rootfs(tmp / "lower")
+    upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"
+    for directory in (upper, work, merged):
+        directory.mkdir()
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    mounted = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount an overlay here: {mounted.stderr.strip()[:200]}")
+    try:
+        yield merged
+    finally:
+        subprocess.run(["umount", "-l", str(merged)], check=False)
+
+
+def test_an_executable_dropped_on_the_writable_layer_is_flagged(tmp_path: Path) -> None:
+    if not runc_available():
+        pytest.skip("runc is not installed")
+    with _overlay_root(tmp_path) as root:
+        name = f"vigil-layer-{uuid.uuid4().hex[:8]}"
+        with RuncContainer(name, root, tmp_path / "bundle", ["/bin/sleep", "120"]) as container:
+            assert container.wait_for_status("running")
+            cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+            time.sleep(1.1)  # the dropped file's ctime is a later second than the start
+            # dropped after the start, through the overlay: it lands in the upper layer
+            (root / "bin" / "vigil-dropped").write_bytes((root / "bin" / "busybox").read_bytes())
+            (root / "bin" / "vigil-dropped").chmod(0o755)
+
+            async def main() -> list[Event]:
+                async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
+                    return await _act_and_watch(
+                        sensor, container, cgroup_id, "/bin/true; /bin/vigil-dropped true"
+                    )
+
+            events = asyncio.run(main())
+    execs = {e.process.exe: e.process for e in events if e.type is EventType.EXEC}
+    dropped, image = execs["/bin/vigil-dropped"], execs["/bin/true"]
+    assert dropped.exe_on_writable_layer and dropped.exe_changed_after_start
+    assert not image.exe_on_writable_layer and not image.exe_changed_after_start
+
+
+# -- fallback --------------------------------------------------------------------------------
+def test_without_ebpf_the_proc_connector_takes_over_live(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vigil.sensor.fallback import FallbackSensor
+    from vigil.sensor.proc_connector import BLIND_SPOTS, ProcConnectorSensor
+
+    marker = f"vigil-fallback-{uuid.uuid4().hex[:6]}"
+    broken = EbpfSensor(cache_dir=tmp_path / "bpf", btf_path=tmp_path / "no-such-btf")
+
+    async def main() -> tuple[str, str | None, list[Event]]:
+        async with FallbackSensor(broken, ProcConnectorSensor) as sensor:
+            seen: list[Event] = []
+
+            async def gather() -> None:
+                async for event in sensor.events():
+                    if marker in event.process.cmdline:
+                        seen.append(event)
+
+            collector = asyncio.create_task(gather())
+            # alive for a moment: the fallback reads argv and exe from /proc after the fact
+            script = f"sleep 0.5; exit 3 # {marker}"
+            proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", script)
+            await proc.wait()
+            for _ in range(50):
+                if any(e.type is EventType.EXIT for e in seen):
+                    break
+                await asyncio.sleep(0.1)
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+            return sensor.name, sensor.reason, seen
+
+    with caplog.at_level("WARNING"):
+        name, reason, events = asyncio.run(main())
+    assert name == "proc-connector"
+    assert reason is not None and "no-such-btf" in reason  # why eBPF did not load, in one line
+    assert BLIND_SPOTS in caplog.text  # what the fallback cannot see
+    execs = [e for e in events if e.type is EventType.EXEC]
+    exits = [e for e in events if e.type is EventType.EXIT]
+    assert execs and execs[0].process.exe.endswith("sh") and execs[0].process.pid > 0
+    assert exits and exits[-1].process.exit_code == 3
+
+
+class _ShmExecContainer(RuncContainer):
+    """runc's default spec mounts /dev/shm noexec; many engines' do not (and attackers use it)."""
+
+    def _spec(self) -> dict[str, object]:
+        spec = super()._spec()
+        for mount in spec["mounts"]:
+            if mount["destination"] == "/dev/shm":
+                mount["options"] = [o for o in mount["options"] if o != "noexec"]
+        return spec
+
+
+def test_an_exec_from_dev_shm_is_flagged(tmp_path: Path) -> None:
+    if not runc_available():
+        pytest.skip("runc is not installed")
+    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
+    name = f"vigil-shm-{uuid.uuid4().hex[:8]}"
+    with _ShmExecContainer(name, rootfs, tmp_path / "bundle", ["/bin/sleep", "120"]) as container:
+        assert container.wait_for_status("running")
+        cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+        tool = "/dev/shm/vigil-shm-tool"
+        script = f"cp /bin/busybox {tool} && {tool} true; /bin/true"
+
+        async def main() -> list[Event]:
+            async with EbpfSensor(cache_dir=tmp_path / "bpf") as sensor:
+                return await _act_and_watch(sensor, container, cgroup_id, script)
+
+        events = asyncio.run(main())
+    execs = {e.process.exe: e.process for e in events if e.type is EventType.EXEC}
+    assert execs["/dev/shm/vigil-shm-tool"].exe_from_dev_shm
+    assert execs["/dev/shm/vigil-shm-tool"].exe_changed_after_start
+    assert not execs["/bin/true"].exe_from_dev_shm

@@ -5,10 +5,12 @@ parsing, watched-path configuration, and `vigil record`/`vigil replay`."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,8 @@ from vigil.errors import ConfigError
 from vigil.models import ContainerInfo, Event, EventType, ProcessInfo, Workload
 from vigil.sensor import Sensor
 from vigil.sensor.adapters import falco_sensor, tetragon_sensor
-from vigil.sensor.kernel_filter import FilterSync, dest_key, exe_hash
+from vigil.sensor.kernel_filter import FilterSync, dest_key
+from vigil.sensor.layers import OVERLAYFS_MAGIC, WritableLayers
 from vigil.sensor.loss import LOSS_RULE, LossDetector, LossTracker, loss_event
 from vigil.sensor.proc_connector import (
     CN_IDX_PROC,
@@ -85,6 +88,18 @@ def test_tree_follows_fork_exec_exit(tmp_path: Path) -> None:
     assert tree.cgroup_started_ns(7) == 999
 
 
+def test_tree_keeps_an_exec_that_overtook_its_fork(tmp_path: Path) -> None:
+    # the child runs on the other CPU and execs before the parent's fork record is written
+    fake_proc(tmp_path, 200, 1, "/bin/sh", ["sh"], 80)
+    tree = ProcessTree(proc_root=tmp_path)
+    tree.seed()
+    tree.observe(ev(EventType.EXEC, 300, 200, 999, exe="/bin/cat"))
+    fork = tree.observe(ev(EventType.FORK, 300, 200, 999))
+    assert fork.process.exe == "/bin/sh"  # what the child was when forked
+    opened = tree.observe(ev(EventType.OPEN, 300, 200, 999))
+    assert opened.process.exe == "/bin/cat"
+
+
 def test_tree_never_lends_a_recycled_pid_its_old_identity(tmp_path: Path) -> None:
     tree = ProcessTree(proc_root=tmp_path)
     tree.observe(ev(EventType.EXEC, 300, 1, 1000, exe="/bin/old"))
@@ -100,12 +115,6 @@ def test_tree_is_bounded(tmp_path: Path) -> None:
 
 
 # -- kernel filter -----------------------------------------------------------------------------
-def test_exe_hash_is_fnv1a_of_the_first_255_bytes() -> None:
-    assert exe_hash("") == 0xCBF29CE484222325
-    assert exe_hash("a") == 0xAF63DC4C8601EC8C  # the published FNV-1a 64 test vector
-    assert exe_hash("/" + "x" * 300) == exe_hash("/" + "x" * 254)
-
-
 def test_destination_keys() -> None:
     v4 = dest_key(9, "tcp/10.0.0.1:443")
     v6 = dest_key(9, "udp/[::1]:53")
@@ -120,8 +129,8 @@ def test_destination_keys() -> None:
 class FakeFilter:
     calls: list[tuple[str, object]] = field(default_factory=list)
 
-    def allow(self, cgroup_ids: object, executables: object, destinations: object) -> None:
-        self.calls.append(("allow", (list(cgroup_ids), sorted(executables), sorted(destinations))))  # type: ignore[call-overload]
+    def allow(self, cgroup_ids: Iterable[int], destinations: Iterable[str]) -> None:
+        self.calls.append(("allow", (list(cgroup_ids), sorted(destinations))))
 
     def forget(self, cgroup_id: int) -> None:
         self.calls.append(("forget", cgroup_id))
@@ -131,8 +140,10 @@ class FakeFilter:
 class FakeProfile:
     key: str
     state: str
-    executables: set[str]
     destinations: set[str]
+    version: int = 1
+    locked_at: datetime | None = None
+    size: int = 0
 
 
 @dataclass
@@ -146,20 +157,14 @@ def test_filter_sync_follows_locks_changes_and_departures() -> None:
     containers = [FakeContainer(web, {"": "/cg/a"}), FakeContainer(web, {"": "/cg/b"})]
     target = FakeFilter()
     sync = FilterSync(
-        target,
-        lambda: containers,
-        cgroup_id_of=lambda p: {"/cg/a": 1, "/cg/b": 2}[p],
-        filter_execs=True,
+        target, lambda: containers, cgroup_id_of=lambda p: {"/cg/a": 1, "/cg/b": 2}[p]
     )
-    profile = FakeProfile(web.key, "learning", {"/bin/nginx"}, set())
+    profile = FakeProfile(web.key, "learning", set(), size=1)
     sync.sync([profile])
     assert target.calls == []  # learning: nothing enforced
-    profile.state = "locked"
+    profile.state, profile.locked_at = "locked", T0
     sync.sync([profile])
-    assert target.calls == [
-        ("allow", ([1], ["/bin/nginx"], [])),
-        ("allow", ([2], ["/bin/nginx"], [])),
-    ]
+    assert target.calls == [("allow", ([1], [])), ("allow", ([2], []))]
     target.calls.clear()
     sync.sync([profile])
     assert target.calls == []  # unchanged: no map writes
@@ -167,17 +172,24 @@ def test_filter_sync_follows_locks_changes_and_departures() -> None:
     containers.pop()
     sync.sync([profile])
     assert ("forget", 2) in target.calls and ("forget", 1) in target.calls
-    assert ("allow", ([1], ["/bin/nginx"], ["tcp/10.0.0.1:443"])) in target.calls
+    assert ("allow", ([1], ["tcp/10.0.0.1:443"])) in target.calls
     assert sync.filtered_cgroups == {1}
 
 
-def test_filter_sync_leaves_execs_to_user_space_by_default() -> None:
+def test_filter_sync_forgets_remembered_execs_when_the_profile_changes() -> None:
+    # an exec remembered as allowed was judged against the profile as it was: any change of
+    # it (another version, a new item, a re-lock) starts the cgroup's filter afresh
     web = Workload("shop", "Deployment", "web", "nginx")
     target = FakeFilter()
     sync = FilterSync(target, lambda: [FakeContainer(web, {"": "/cg/a"})], cgroup_id_of=lambda p: 1)
-    sync.sync([FakeProfile(web.key, "locked", {"/bin/nginx"}, {"tcp/10.0.0.1:443"})])
-    # arguments, parents and users of known programs are judged in user space
-    assert target.calls == [("allow", ([1], [], ["tcp/10.0.0.1:443"]))]
+    profile = FakeProfile(web.key, "locked", {"tcp/10.0.0.1:443"}, locked_at=T0, size=3)
+    sync.sync([profile])
+    for change in ({"size": 4}, {"version": 2}, {"locked_at": T0 + timedelta(seconds=1)}):
+        target.calls.clear()
+        for name, value in change.items():
+            setattr(profile, name, value)
+        sync.sync([profile])
+        assert target.calls == [("forget", 1), ("allow", ([1], ["tcp/10.0.0.1:443"]))], change
 
 
 # -- loss --------------------------------------------------------------------------------------
@@ -329,3 +341,25 @@ def test_benchmark_script_runs() -> None:
         [sys.executable, str(bench), "--help"], capture_output=True, text=True, check=False
     )
     assert shown.returncode == 0 and "exec,connect,cpu,burst,rss,all" in shown.stdout
+
+
+# -- writable layer ----------------------------------------------------------------------------
+def test_writable_layer_asks_any_live_process_of_the_container(tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    (upper / "bin").mkdir(parents=True)
+    (upper / "bin" / "dropped").write_text("x")
+    mountinfo = (
+        "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        f"2 1 0:50 / / rw - overlay overlay rw,lowerdir=/l,upperdir={upper},workdir=/w\n"
+    )
+    proc = tmp_path / "proc"
+    (proc / "300").mkdir(parents=True)
+    (proc / "300" / "mountinfo").write_text(mountinfo)
+    tree = ProcessTree(proc_root=proc)
+    tree.observe(ev(EventType.EXEC, 300, 1, 5, exe="/bin/sleep", cgroup=9))
+    layers = WritableLayers(proc)
+    # the exec's own process (400) and its parent (401) exited before the record was read
+    pids = itertools.chain((400, 401), tree.pids_in_cgroup(9))
+    assert layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/dropped", 9, pids)
+    assert not layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/sleep", 9, ())  # cached: lower
+    assert not layers.on_writable_layer(0xEF53, "/bin/dropped", 9, ())  # not an overlay

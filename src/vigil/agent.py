@@ -8,9 +8,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
@@ -21,6 +20,7 @@ from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
 from vigil.sensor import Sensor, SensorStats
+from vigil.sensor.kernel_filter import ExecVerdicts
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,6 @@ class Attributor(Protocol):
     """Identity as the pipeline needs it (vigil.identity.IdentityResolver fits)."""
 
     def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> ResolvedIdentity: ...
-
-
-@runtime_checkable
-class ProfileSink(Protocol):
-    """A sensor that wants every profile as it changes (e.g. to write locked profiles into its
-    kernel filter maps): the agent calls it for each profile once attached, then on every
-    change (learnt, locked, unlocked, relearnt, imported, new version)."""
-
-    def profile_changed(self, profile: Profile) -> None: ...
 
 
 class ProfileFilter(Protocol):
@@ -85,16 +76,17 @@ class Agent:
         self.alert_hooks = list(alert_hooks)
         self.metrics = metrics or AgentMetrics()
         self.metrics.live.add(self._live_metrics)
+        self._event_counters: dict[EventType, Any] = {}  # labelled children, looked up once
         #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
         #: once it is saved: e.g. to write locked profiles into the kernel's filter maps
         self.profile_hooks = list(profile_hooks)
-        if isinstance(sensor, ProfileSink):
-            self.profile_hooks.append(sensor.profile_changed)
         #: an alert that any of these returns True for is dropped (false-positive exceptions)
         self.alert_filters = list(alert_filters)
         self.alerts_suppressed = 0
         #: locked profiles are enforced in the kernel through this, when the sensor can
         self.profile_filter = profile_filter
+        #: execs found allowed are remembered in the kernel through this, when the sensor can
+        self.exec_verdicts = sensor if isinstance(sensor, ExecVerdicts) else None
         self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
@@ -145,14 +137,18 @@ class Agent:
 
     async def handle(self, event: Event) -> list[Alert]:
         """Attribute, detect, respond and record one event; returns the alerts it raised."""
-        self.metrics.events.labels(str(event.type)).inc()
+        counter = self._event_counters.get(event.type)
+        if counter is None:
+            counter = self._event_counters[event.type] = self.metrics.events.labels(str(event.type))
+        counter.inc()
         if event.container is None:
             # an exec may be a new container's first program: its cgroup's early answer
             # ("no runtime state yet") is checked again
             who = self.identity.resolve(
                 event.cgroup_id, event.process.pid, recheck=event.type is EventType.EXEC
             )
-            event = replace(event, container=who.container, workload=who.workload)
+            # in place: attribution is the last step of building an event (see vigil.models)
+            event.container, event.workload = who.container, who.workload
             # identity's runtime record (when it has one) says when the container was created:
             # a container older than the agent gives a partial profile
             created = getattr(getattr(who, "record", None), "created", None)
@@ -163,6 +159,13 @@ class Agent:
             for detector in self.detectors
             for finding in detector.observe(event)
         ]
+        if (
+            not alerts
+            and event.type is EventType.EXEC
+            and self.exec_verdicts is not None
+            and self.profiles.allows(event)
+        ):
+            self.exec_verdicts.remember_exec(event)  # its exact repeats stay in the kernel
         if self.alert_filters:
             kept = [a for a in alerts if not any(drop(a) for drop in self.alert_filters)]
             self.alerts_suppressed += len(alerts) - len(kept)

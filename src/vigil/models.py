@@ -49,12 +49,20 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# Events are values. The classes built once per kernel event (Event and the process, network,
+# file, DNS and syscall details) are not frozen only because a frozen dataclass sets each field
+# through object.__setattr__, which made building one event 4x dearer on the agent's hottest
+# path. The rule stays: a sensor completes an event (process tree lineage) and the agent
+# attributes it (container, workload) before anyone else sees it; after that nobody mutates
+# it, and a changed copy is made with dataclasses.replace.
+
+
 def _compact(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Drop optional keys that still hold their default, so JSON lines stay short."""
     return {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per kernel event: see "Events are values" above
 class ProcessInfo:
     pid: int
     ppid: int
@@ -145,7 +153,7 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per kernel event: see "Events are values" above
 class NetworkInfo:
     """A socket's endpoints. ``dest_*`` is the remote end (the server for a connect, the client
     for an accept); ``local_*`` is this side (the listening address for a listen)."""
@@ -190,7 +198,7 @@ class NetworkInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per kernel event: see "Events are values" above
 class DnsInfo:
     name: str  # the queried name, escaped like any other hostile text
     qtype: str  # "A", "AAAA", "TXT", … or the number when unknown
@@ -203,7 +211,7 @@ class DnsInfo:
         return cls(name=str(data["name"]), qtype=str(data.get("qtype", "")))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per kernel event: see "Events are values" above
 class FileInfo:
     path: str
     #: open: "read" | "write" | "create" | "truncate" (the strongest of the flags);
@@ -242,7 +250,7 @@ class FileInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per kernel event: see "Events are values" above
 class SyscallInfo:
     """Arguments of privilege and kernel events (setuid, ptrace, mount, bpf, …), by name:
     e.g. ``{"uid": 0}``, ``{"request": 16, "target_pid": 42}``, ``{"cmd": 5}``,
@@ -310,7 +318,7 @@ class Workload:
 HOST_WORKLOAD = Workload(namespace="", kind="Host", name="host", container="")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per kernel event: see "Events are values" above
 class Event:
     """One thing a process did, as the sensor saw it, plus identity once it is attributed."""
 

@@ -308,6 +308,24 @@ class ProfileBook:
         self._created[container_id] = created
         _bound(self._created)
 
+    def allows(self, event: Event) -> bool:
+        """Whether the locked profile of ``event``'s workload holds everything the event shows:
+        what the kernel may drop when exactly this recurs (vigil.sensor.kernel_filter)."""
+        workload, container = event.workload, event.container
+        if workload is None or container is None or container.is_host:
+            return False
+        profile = self._profiles.get(workload.key)
+        image = container.image
+        if profile is not None and image and profile.image and profile.image != image:
+            previous = self._previous.get(workload.key)
+            profile = previous if previous is not None and previous.image == image else None
+        if profile is None or profile.state is not ProfileState.LOCKED:
+            return False
+        found = items_of(event)
+        return bool(found) and all(
+            is_known(kind, item, profile.items(kind)) for kind, item in found
+        )
+
     def observe(self, event: Event) -> list[Deviation]:
         """Learn from ``event`` or report what it does that the workload's profile lacks."""
         workload = event.workload

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +38,7 @@ from vigil.sensor.decode import (
     record_event,
     walked_path,
 )
-from vigil.sensor.kernel_filter import FILTER_ALL, dest_key, exec_key
+from vigil.sensor.kernel_filter import EXEC_KEY, FILTER_ALL, dest_key
 from vigil.sensor.layers import WritableLayers
 from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
@@ -55,7 +57,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 #: without these the sensor is not worth running; every other program is optional (a kernel
 #: without e.g. fchmodat2 or sys_enter_open still runs the rest, with a warning)
 REQUIRED_PROGRAMS = frozenset({"vigil_exec", "vigil_conn_req", "vigil_conn_ret"})
-CONFIG = struct.Struct("=II")  # self_tgid, prefixes used
+CONFIG = struct.Struct("=IIQ")  # self_tgid, prefixes used, hash seed
 PREFIX = struct.Struct("=II64s")  # kind, len, path
 LOSS_KEY = struct.Struct("=QI4x")  # cgroup_id, type
 LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
@@ -64,6 +66,12 @@ MAX_LOSS_ENTRIES = 4096
 #: not starve the ring-buffer reader
 RECORDS_PER_TURN = 256
 FILTER_VALUE = struct.Struct("=I")
+#: VIGIL_WAKEUP_NS in vigil.bpf.c: the programs wake the reader at most this often
+WAKEUP_WINDOW_S = 0.005
+#: execs remembered as allowed, per cgroup (the kernel map holds 65536 in all)
+MAX_EXECS_PER_CGROUP = 1024
+#: execs waiting for the agent's verdict (see remember_exec): a bounded table
+PENDING_EXECS = 4096
 ALLOWED = b"\x01"
 
 
@@ -91,7 +99,10 @@ class EbpfSensor:
         watch: WatchedPaths = DEFAULT_WATCH,
         proc_root: Path = Path("/proc"),
         loss_poll_interval: float = 1.0,
+        drain_interval: float = 0.01,
     ) -> None:
+        if drain_interval <= WAKEUP_WINDOW_S:
+            raise ConfigError(f"drain interval {drain_interval}s must exceed {WAKEUP_WINDOW_S}s")
         if ringbuf_bytes < PAGE_SIZE or ringbuf_bytes & (ringbuf_bytes - 1):
             raise ConfigError(
                 f"ring buffer size {ringbuf_bytes} must be a power of two of at least {PAGE_SIZE}"
@@ -105,6 +116,12 @@ class EbpfSensor:
         self.watch = watch
         self.proc_root = proc_root
         self.loss_poll_interval = loss_poll_interval
+        #: the programs wake the reader at most every 5 ms (see wakeup() in vigil.bpf.c): after
+        #: a drain that found records, one more follows this much later, for records written
+        #: just after the wake-up; a drain that finds none arms nothing (no timer when idle).
+        #: Must exceed that 5 ms: a record after the chain of drains ends then always wakes us.
+        self.drain_interval = drain_interval
+        self._drain_timer: asyncio.TimerHandle | None = None
 
         self._mounted: list[KernelFilesystem] = []
         self._object: int | None = None
@@ -126,6 +143,8 @@ class EbpfSensor:
         self._loss_task: asyncio.Task[None] | None = None
         self._map_fds: dict[str, int] = {}
         self._allowed: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        #: (pid, ktime) of each recent exec → (cgroup, the kernel's hash of it)
+        self._exec_hashes: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
         self._skipped: list[str] = []
         self._held: bytes | None = None
         self._paused = False
@@ -205,20 +224,14 @@ class EbpfSensor:
             lost_by_cgroup=dict(self._losses.total_by_cgroup),
         )
 
-    # -- kernel filter (vigil.sensor.kernel_filter.KernelFilter) ------------------------------
-    def allow(
-        self, cgroup_ids: Iterable[int], executables: Iterable[str], destinations: Iterable[str]
-    ) -> None:
-        exes, dests = list(executables), list(destinations)
+    # -- kernel filter (vigil.sensor.kernel_filter.KernelFilter, ExecVerdicts) ---------------
+    def allow(self, cgroup_ids: Iterable[int], destinations: Iterable[str]) -> None:
+        dests = list(destinations)
         for cgroup_id in cgroup_ids:
-            exec_keys = [exec_key(cgroup_id, exe) for exe in exes]
             dest_keys = [k for k in (dest_key(cgroup_id, d) for d in dests) if k is not None]
-            for key in exec_keys:
-                bpf.map_update(self._map_fd("allowed_execs"), key, ALLOWED, "allow executable")
             for key in dest_keys:
                 bpf.map_update(self._map_fd("allowed_dests"), key, ALLOWED, "allow destination")
             known = self._allowed.setdefault(cgroup_id, ([], []))
-            known[0].extend(exec_keys)
             known[1].extend(dest_keys)
             bpf.map_update(
                 self._map_fd("filter_cgroups"),
@@ -226,6 +239,22 @@ class EbpfSensor:
                 FILTER_VALUE.pack(FILTER_ALL),
                 "filter cgroup",
             )
+
+    def remember_exec(self, event: Event) -> None:
+        pending = self._exec_hashes.pop((event.process.pid, event.ktime_ns), None)
+        if pending is None or self._object is None:
+            return  # not one of ours, or already gone from the bounded table
+        cgroup_id, exec_hash = pending
+        known = self._allowed.get(cgroup_id)
+        if known is None or len(known[0]) >= MAX_EXECS_PER_CGROUP:
+            return  # not filtered (yet), or enough remembered: it goes on reaching user space
+        key = EXEC_KEY.pack(cgroup_id, exec_hash)
+        try:
+            bpf.map_update(self._map_fd("allowed_execs"), key, ALLOWED, "remember exec")
+        except SensorError as exc:  # e.g. the map is full: only a saving is missed
+            log.debug("could not remember an allowed exec: %s", exc)
+            return
+        known[0].append(key)
 
     def forget(self, cgroup_id: int) -> None:
         if self._object is None:
@@ -275,7 +304,7 @@ class EbpfSensor:
         bpf.map_update(
             self._map_fd("vigil_config_map"),
             struct.pack("=I", 0),
-            CONFIG.pack(os.getpid(), len(entries)),
+            CONFIG.pack(os.getpid(), len(entries), int.from_bytes(os.urandom(8), "little")),
             "write sensor config",
         )
 
@@ -317,6 +346,11 @@ class EbpfSensor:
         self._reader_fd = self._ring.fileno()
         self._loop.add_reader(self._reader_fd, self._drain)
 
+    def _drain_on_timer(self) -> None:
+        self._drain_timer = None
+        if not self._paused:
+            self._drain()
+
     def _drain(self, final: bool = False) -> None:
         """Read the records waiting in the ring buffer (each one goes through _on_record; the
         reader is vigil.sensor.ringbuf's: the mapping itself on x86-64, libbpf elsewhere).
@@ -338,6 +372,8 @@ class EbpfSensor:
             self._lost_user += 1  # closing with a full queue: counted, as every loss is
             self._held = None
         rc = self._ring.consume()
+        if rc != 0 and not final and self._drain_timer is None and self._loop is not None:
+            self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
         if rc == -errno.EAGAIN and not final:
             self._pause()
         elif rc < 0:
@@ -405,6 +441,13 @@ class EbpfSensor:
         event = self._processes.observe(record_event(record, self._clock))
         if isinstance(record, ExecRecord):
             event = self._exec_origin(record, event)
+            if record.exec_hash:
+                self._exec_hashes[(record.header.pid, record.header.ktime_ns)] = (
+                    record.header.cgroup_id,
+                    record.exec_hash,
+                )
+                if len(self._exec_hashes) > PENDING_EXECS:
+                    self._exec_hashes.popitem(last=False)
         return event
 
     def _exec_origin(self, record: ExecRecord, event: Event) -> Event:
@@ -416,9 +459,11 @@ class EbpfSensor:
             started is not None
             and record.file_ctime_s * 1_000_000_000 > self._boot_wall_ns + started
         )
-        writable = self._layers.on_writable_layer(
-            record.file_magic, opened, header.cgroup_id, (header.pid, header.ppid)
+        # the exec's process and parent may be gone by now: any process of the container will do
+        pids = itertools.chain(
+            (header.pid, header.ppid), self._processes.pids_in_cgroup(header.cgroup_id)
         )
+        writable = self._layers.on_writable_layer(record.file_magic, opened, header.cgroup_id, pids)
         if not changed and not writable:
             return event
         process = replace(
@@ -474,6 +519,9 @@ class EbpfSensor:
         if self._loss_task is not None:
             self._loss_task.cancel()
             self._loss_task = None
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self._reader_fd is not None and self._loop is not None:
             self._loop.remove_reader(self._reader_fd)
             self._reader_fd = None
@@ -500,6 +548,7 @@ class EbpfSensor:
             self._object = None
             self._map_fds.clear()
             self._allowed.clear()
+            self._exec_hashes.clear()
         unmount(self._mounted)
         self._mounted = []
         if self._queue is not None and not self._closed:

@@ -10,7 +10,7 @@ from typing import Self
 from vigil.errors import SensorError, VigilError
 from vigil.models import Event
 from vigil.sensor import Sensor, SensorStats
-from vigil.sensor.kernel_filter import KernelFilter
+from vigil.sensor.kernel_filter import ExecVerdicts, KernelFilter
 from vigil.sensor.proc_connector import BLIND_SPOTS
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,13 @@ class FallbackSensor:
         return self.active.stats()
 
     # the kernel filter, when the active sensor has one
-    def allow(
-        self, cgroup_ids: Iterable[int], executables: Iterable[str], destinations: Iterable[str]
-    ) -> None:
+    def allow(self, cgroup_ids: Iterable[int], destinations: Iterable[str]) -> None:
         if isinstance(self.active, KernelFilter):
-            self.active.allow(cgroup_ids, executables, destinations)
+            self.active.allow(cgroup_ids, destinations)
+
+    def remember_exec(self, event: Event) -> None:
+        if isinstance(self.active, ExecVerdicts):
+            self.active.remember_exec(event)
 
     def forget(self, cgroup_id: int) -> None:
         if isinstance(self.active, KernelFilter):

@@ -1,12 +1,21 @@
 """In-kernel filtering of behaviour locked profiles allow, and its sync from the profiles.
 
-A locked profile's executables and destinations are written into BPF hash maps keyed by the
-cgroup id of each of the workload's containers; the BPF programs drop matching execs and
-connects (and the cgroup's fork/exit, which only feed the process tree) before they reach the
-ring buffer. Only events the profile does not allow — deviations — cost user space anything.
+For every container of a workload whose profile is locked, the cgroup is marked in a BPF map and
+its profile's destinations are written into another, keyed by cgroup id; the BPF programs then
+drop, before they reach the ring buffer:
 
-Keys must match what the kernel computes: executables by FNV-1a 64 of the path given to execve
-(its first 255 bytes), destinations by (protocol, family, address, port).
+- connects to those destinations;
+- the cgroup's fork/exit, which only feed the process tree (it falls back to /proc);
+- execs the agent judged before and found allowed (no deviation, no rule), exactly: the kernel
+  hashes what such a verdict reads — the path given to execve, argv, the parent's program and
+  its ancestry, uid/euid/gid, the executable file's identity and change time, the cwd — and the
+  agent writes the hash of each allowed exec back (:class:`ExecVerdicts`). A known program run
+  with new arguments, by a new parent or after its file changed hashes differently and reaches
+  user space again.
+
+Only events the profile does not allow — deviations, or what a rule may match — cost user space
+anything. Any change of a profile (relearn, unlock, import, new version, new item) forgets its
+cgroups' entries.
 """
 
 from __future__ import annotations
@@ -17,33 +26,19 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from vigil.models import Workload
+from vigil.models import Event, Workload
 
 log = logging.getLogger(__name__)
 
-FNV_OFFSET = 0xCBF29CE484222325
-FNV_PRIME = 0x100000001B3
-EXE_HASHED = 255  # VIGIL_EXE_MAX - 1: the kernel hashes at most this many bytes
 FILTER_EXEC, FILTER_CONNECT, FILTER_TASK = 1, 2, 4
 FILTER_ALL = FILTER_EXEC | FILTER_CONNECT | FILTER_TASK
 PROTOCOLS = {"tcp": 1, "udp": 2}
 
-EXEC_KEY = struct.Struct("=QQ")  # cgroup_id, exe_hash
+EXEC_KEY = struct.Struct("=QQ")  # cgroup_id, exec_hash
 DEST_KEY = struct.Struct("=Q16sHBBI")  # cgroup_id, addr, port, protocol, family_v6, pad
-
-
-def exe_hash(exe: str) -> int:
-    """FNV-1a 64 of ``exe`` as the kernel sees it (bytes, cut at 255)."""
-    value = FNV_OFFSET
-    for byte in os.fsencode(exe)[:EXE_HASHED]:
-        value = ((value ^ byte) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return value
-
-
-def exec_key(cgroup_id: int, exe: str) -> bytes:
-    return EXEC_KEY.pack(cgroup_id, exe_hash(exe))
 
 
 def dest_key(cgroup_id: int, destination: str) -> bytes | None:
@@ -67,15 +62,23 @@ def dest_key(cgroup_id: int, destination: str) -> bytes | None:
 class KernelFilter(Protocol):
     """A sensor that can drop allowed behaviour in the kernel (EbpfSensor)."""
 
-    def allow(
-        self, cgroup_ids: Iterable[int], executables: Iterable[str], destinations: Iterable[str]
-    ) -> None:
-        """Drop, for each of ``cgroup_ids``, execs of ``executables`` and connects to
-        ``destinations`` (plus fork/exit) before they leave the kernel."""
+    def allow(self, cgroup_ids: Iterable[int], destinations: Iterable[str]) -> None:
+        """Filter ``cgroup_ids``: drop their connects to ``destinations``, their fork/exit, and
+        execs remembered as allowed, before they leave the kernel."""
         ...
 
     def forget(self, cgroup_id: int) -> None:
         """Stop filtering ``cgroup_id``: everything it does is reported again."""
+        ...
+
+
+@runtime_checkable
+class ExecVerdicts(Protocol):
+    """A sensor that can drop exact repeats of execs the agent found allowed (EbpfSensor)."""
+
+    def remember_exec(self, event: Event) -> None:
+        """``event`` (an exec this sensor produced) broke no rule and its workload's locked
+        profile allows it: drop its exact repeats in the kernel while the cgroup is filtered."""
         ...
 
 
@@ -89,10 +92,16 @@ class LockedProfile(Protocol):
     def state(self) -> object: ...  # str-like: "learning" | "locked"
 
     @property
-    def executables(self) -> set[str]: ...
+    def destinations(self) -> set[str]: ...
 
     @property
-    def destinations(self) -> set[str]: ...
+    def version(self) -> int: ...
+
+    @property
+    def locked_at(self) -> datetime | None: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 class ContainerLike(Protocol):
@@ -115,19 +124,15 @@ def cgroup_id_of_path(path: str) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class _Applied:
-    executables: frozenset[str]
     destinations: frozenset[str]
+    #: any change of the profile shows here, and forgets the execs remembered under it
+    revision: tuple[int, datetime | None, int]
 
 
 class FilterSync:
     """Keeps the kernel filter equal to the locked profiles of the running containers.
 
-    Cheap to call often: the maps are written only for cgroups whose allowed set changed.
-
-    Execs are not filtered unless ``filter_execs``: a profile judges an exec by more than its
-    executable (its parent, argument pattern and user), which only user space can compare, so
-    dropping known executables in the kernel would hide new arguments or parents. Connects to
-    known destinations, and the fork/exit of filtered cgroups, are dropped.
+    Cheap to call often: the maps are written only for cgroups whose profile changed.
     """
 
     def __init__(
@@ -136,10 +141,8 @@ class FilterSync:
         containers: Callable[[], Iterable[ContainerLike]],
         *,
         cgroup_id_of: Callable[[str], int | None] = cgroup_id_of_path,
-        filter_execs: bool = False,
     ) -> None:
         self.target = target
-        self.filter_execs = filter_execs
         self._containers = containers
         self._cgroup_id_of = cgroup_id_of
         self._applied: dict[int, _Applied] = {}
@@ -158,9 +161,9 @@ class FilterSync:
                 continue
             cgroup_id = self._cgroup_id_of(path)
             if cgroup_id is not None:
-                executables = profile.executables if self.filter_execs else ()
                 wanted[cgroup_id] = _Applied(
-                    frozenset(executables), frozenset(profile.destinations)
+                    frozenset(profile.destinations),
+                    (profile.version, profile.locked_at, profile.size),
                 )
         for cgroup_id in set(self._applied) - set(wanted):
             self.target.forget(cgroup_id)
@@ -170,11 +173,8 @@ class FilterSync:
                 continue
             if cgroup_id in self._applied:
                 self.target.forget(cgroup_id)  # an item may have left the profile
-            self.target.allow([cgroup_id], allowed.executables, allowed.destinations)
+            self.target.allow([cgroup_id], allowed.destinations)
             self._applied[cgroup_id] = allowed
             log.info(
-                "kernel filter for cgroup %d: %d executables, %d destinations",
-                cgroup_id,
-                len(allowed.executables),
-                len(allowed.destinations),
+                "kernel filter for cgroup %d: %d destinations", cgroup_id, len(allowed.destinations)
             )

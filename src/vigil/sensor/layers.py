@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 OVERLAYFS_MAGIC = 0x794C7630
@@ -45,7 +46,9 @@ class WritableLayers:
         self.capacity = capacity
         self._upper: OrderedDict[int, str | None] = OrderedDict()
 
-    def upperdir(self, cgroup_id: int, pids: tuple[int, ...]) -> str | None:
+    def upperdir(self, cgroup_id: int, pids: Iterable[int]) -> str | None:
+        """The root overlay's upper dir of the container in ``cgroup_id``, read from the
+        mountinfo of the first of ``pids`` (its processes) still alive."""
         if cgroup_id in self._upper:
             return self._upper[cgroup_id]
         for pid in pids:
@@ -60,9 +63,7 @@ class WritableLayers:
             return upper
         return None  # every process gone: do not cache, the next exec may tell
 
-    def on_writable_layer(
-        self, magic: int, path: str, cgroup_id: int, pids: tuple[int, ...]
-    ) -> bool:
+    def on_writable_layer(self, magic: int, path: str, cgroup_id: int, pids: Iterable[int]) -> bool:
         if magic != OVERLAYFS_MAGIC or not path.startswith("/"):
             return False
         upper = self.upperdir(cgroup_id, pids)

@@ -13,9 +13,9 @@ events were dropped in the kernel because a locked profile allows them) are read
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +84,7 @@ class ProcessTree:
         return added
 
     def observe(self, event: Event) -> Event:
-        """Update the tree with ``event`` and return it with its process's lineage filled in."""
+        """Update the tree with ``event``; fill in its process's lineage in place; return it."""
         p = event.process
         self._note_cgroup(event.cgroup_id, p.start_ns)
         if event.type is EventType.EXEC:
@@ -94,7 +94,10 @@ class ProcessTree:
         if event.type is EventType.FORK:
             parent = self._node(p.ppid, 0)
             inherited = parent.program if parent else None
-            self._store(Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id))
+            known = self._nodes.get(p.pid)
+            # unless the child's exec, recorded on another CPU, came first: it knows better
+            if known is None or known.start_ns != p.start_ns:
+                self._store(Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id))
             return self._with_lineage(event, inherited)
         node = self._node(p.pid, p.start_ns)
         if node is not None and p.ppid and node.ppid != p.ppid:
@@ -103,6 +106,12 @@ class ProcessTree:
         if event.type is EventType.EXIT:
             self._nodes.pop(p.pid, None)
         return enriched
+
+    def pids_in_cgroup(self, cgroup_id: int) -> Iterator[int]:
+        """Processes the tree knows in ``cgroup_id``, most recently active first."""
+        for node in reversed(self._nodes.values()):
+            if node.cgroup_id == cgroup_id:
+                yield node.pid
 
     def cgroup_started_ns(self, cgroup_id: int) -> int | None:
         """The earliest process start (ns since boot) seen in ``cgroup_id``."""
@@ -124,16 +133,14 @@ class ProcessTree:
 
     # -- internals -------------------------------------------------------------------------
     def _with_lineage(self, event: Event, program: Program | None) -> Event:
+        # In place: the event is the sensor's own until it is published (see vigil.models).
         p = event.process
         ancestors = self.lineage(p.pid, p.ppid)
-        changes: dict[str, object] = {
-            "ancestors": ancestors,
-            "parent_exe": ancestors[0] if ancestors else "",
-        }
+        p.ancestors = ancestors
+        p.parent_exe = ancestors[0] if ancestors else ""
         if program is not None and event.type is not EventType.EXEC:
-            changes.update(exe=program.exe, cmdline=program.cmdline)
-            changes["cmdline_truncated"] = program.truncated
-        return dataclasses.replace(event, process=dataclasses.replace(p, **changes))  # type: ignore[arg-type]
+            p.exe, p.cmdline, p.cmdline_truncated = program.exe, program.cmdline, program.truncated
+        return event
 
     def _note_cgroup(self, cgroup_id: int, start_ns: int) -> None:
         if not cgroup_id or not start_ns:

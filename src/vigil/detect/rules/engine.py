@@ -116,23 +116,30 @@ class RulesDetector:
             if self._known_to_profile(rule, event):
                 self.quieted_by_profile += 1
                 continue
+            note = self._admitted(rule.name, event)
+            if note is None:
+                continue  # a repeat inside the window: not even its message is built
             found.append(
                 RuleMatch(
                     rule=rule.name,
                     severity=rule.definition.priority,
-                    message=rule.output.format(event),
+                    message=rule.output.format(event) + note,
                     mitre=list(rule.definition.mitre),
                     event=event,
                 )
             )
         violation = self.egress.check(event)
-        if violation is not None:
+        if violation is not None and (note := self._admitted(violation.rule, event)) is not None:
             found.append(
                 RuleMatch(
-                    violation.rule, violation.severity, violation.message, violation.mitre, event
+                    violation.rule,
+                    violation.severity,
+                    violation.message + note,
+                    violation.mitre,
+                    event,
                 )
             )
-        return [kept for match in found if (kept := self._deduplicated(match)) is not None]
+        return found
 
     def _known_to_profile(self, rule: CompiledRule, event: Event) -> bool:
         kind = rule.definition.profile
@@ -141,15 +148,13 @@ class RulesDetector:
         item = profile_item(kind, event)
         return item is not None and self.profiles.knows(event.workload.key, kind, item)
 
-    def _deduplicated(self, match: RuleMatch) -> RuleMatch | None:
-        container = match.event.container.id if match.event.container else "host"
-        verdict = self.dedup.admit(match.rule, container, match.event.time)
+    def _admitted(self, rule: str, event: Event) -> str | None:
+        """``None`` for a repeat the dedup window swallows, else the note its message gets."""
+        container = event.container.id if event.container else "host"
+        verdict = self.dedup.admit(rule, container, event.time)
         if not verdict.emit:
             return None
         if verdict.suppressed_before:
             seconds = f"{self.dedup.window:g}"
-            note = f" (+{verdict.suppressed_before} similar suppressed in the previous {seconds}s)"
-            return RuleMatch(
-                match.rule, match.severity, match.message + note, match.mitre, match.event
-            )
-        return match
+            return f" (+{verdict.suppressed_before} similar suppressed in the previous {seconds}s)"
+        return ""

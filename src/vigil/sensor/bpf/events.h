@@ -81,7 +81,7 @@ struct vigil_header {
 };
 
 /* The strings are packed back to back in data, in this order and without terminators:
- * exe[exe_len] interp[interp_len] cwd[cwd_len] file[file_len] args[args_len]; only the fixed part
+ * exe[exe_len] args[args_len] interp[interp_len] cwd[cwd_len] file[file_len]; only the fixed part
  * and the used bytes of data are sent. Each string has its own bound (VIGIL_EXE_MAX for exe and
  * interp, VIGIL_PATH_MAX for cwd and file, VIGIL_ARGS_MAX for args). Paths from dentry walks
  * (cwd, file) are their components leaf first, each NUL-terminated: user space reverses them. */
@@ -98,6 +98,7 @@ struct vigil_exec {
 	__u64 file_magic;   /* its superblock's magic (OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC, ...) */
 	__u32 file_nlink;   /* 0: unlinked (memfd, deleted after exec) */
 	__u32 pad;
+	__u64 exec_hash; /* what a verdict on this exec depends on, hashed (0: unknown parent) */
 	char data[VIGIL_EXEC_DATA];
 };
 
@@ -157,11 +158,20 @@ struct vigil_prefix {
 struct vigil_config {
 	__u32 self_tgid; /* the agent itself: never reported (its own bpf()/open() would echo) */
 	__u32 prefixes;  /* entries used in the prefix table */
+	__u64 hash_seed; /* random per agent start: exec hashes cannot be aimed at from outside */
 };
 
-/* a locked profile's executable in one cgroup: exe is FNV-1a 64 of bprm->filename */
+/* An exec user space judged allowed (locked profile, no rule), exactly: exec_hash covers the
+ * path given to execve, argv, the parent's program, uid/euid/gid and the executable file's
+ * identity (device, inode, change time). Its repeats are dropped in the kernel. */
 struct vigil_exec_key {
 	__u64 cgroup_id;
+	__u64 exec_hash;
+};
+
+/* per process (tgid): the hash of the program it runs, so its children's execs can name it */
+struct vigil_program {
+	__u64 start_ns; /* the owner's start: a recycled pid does not inherit it */
 	__u64 exe_hash;
 };
 
@@ -188,7 +198,7 @@ struct vigil_loss {
 };
 
 /* vigil_filter value flags: what the kernel drops for a locked cgroup */
-#define VIGIL_FILTER_EXEC 1    /* execs of allowed executables */
+#define VIGIL_FILTER_EXEC 1    /* execs judged allowed before (see vigil_exec_key) */
 #define VIGIL_FILTER_CONNECT 2 /* connects to allowed destinations */
 #define VIGIL_FILTER_TASK 4    /* fork and exit (steady state; the tree falls back to /proc) */
 

@@ -94,6 +94,15 @@ struct {
 	__type(value, __u8);
 } allowed_dests SEC(".maps");
 
+/* tgid -> the program it runs (lineage hash), for its children's exec hashes. LRU: exits are
+ * not tracked; an entry whose start time does not match is a recycled pid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct vigil_program);
+} programs SEC(".maps");
+
 /* Records are built here (too big for the 512-byte stack), then copied to the ring buffer at
  * their used size: the fixed part and the packed strings. */
 struct {
@@ -142,6 +151,35 @@ static const __u32 ZERO = 0;
  * offsets are always below the mask, so the mask never changes them. */
 #define EXEC_AT(event, off) ((event)->data + ((off) & (VIGIL_EXEC_DATA / 2 - 1)))
 #define SYSCALL_AT(event, off) ((event)->data + ((off) & (VIGIL_SYSCALL_DATA / 2 - 1)))
+
+/* Waking the reader costs more than the rest of a record (an irq_work, an IPI in a VM), so a
+ * storm must not wake it per record: the first record after a quiet spell wakes it at once, then
+ * at most one every VIGIL_WAKEUP_NS, or whenever a burst has piled up VIGIL_WAKEUP_BYTES. After
+ * a drain that found records, user space drains again a little later than VIGIL_WAKEUP_NS
+ * (ebpf.py WAKEUP_WINDOW_S), so a record written just after a wake-up never waits for long. */
+#define VIGIL_WAKEUP_NS (5 * 1000 * 1000)
+#define VIGIL_WAKEUP_BYTES (256 << 10)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wakeup SEC(".maps");
+
+static __always_inline __u64 wakeup(void)
+{
+	__u64 *last = bpf_map_lookup_elem(&last_wakeup, &ZERO);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > VIGIL_WAKEUP_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	if (last && now - *last < VIGIL_WAKEUP_NS)
+		return BPF_RB_NO_WAKEUP;
+	if (last)
+		*last = now; /* racy between CPUs on purpose: at worst one more wake-up */
+	return BPF_RB_FORCE_WAKEUP;
+}
 
 /* -- bookkeeping -------------------------------------------------------------------------------- */
 
@@ -308,15 +346,64 @@ static __always_inline __u64 fnv1a(const char *text, __u32 len)
 	return hash;
 }
 
+static __always_inline __u64 mix(__u64 hash, __u64 value)
+{
+	hash ^= value;
+	hash *= FNV_PRIME;
+	return hash ^ (hash >> 29);
+}
+
+struct args_hash {
+	__u32 base; /* where argv starts in vigil_exec.data */
+	__u32 len;
+	__u64 hash;
+};
+
+/* one byte of the exec record's argv into the hash, through bpf_loop (one step to verify) */
+static long args_hash_step(__u32 i, void *data)
+{
+	struct vigil_exec *event = bpf_map_lookup_elem(&exec_scratch, &ZERO);
+	struct args_hash *ctx = data;
+
+	if (!event || i >= ctx->len)
+		return 1;
+	ctx->hash ^= (__u8)*EXEC_AT(event, ctx->base + (i & (VIGIL_ARGS_MAX - 1)));
+	ctx->hash *= FNV_PRIME;
+	return 0;
+}
+
+static __always_inline __u64 hash_seed(void)
+{
+	struct vigil_config *cfg = bpf_map_lookup_elem(&vigil_config_map, &ZERO);
+
+	return cfg ? cfg->hash_seed : 0;
+}
+
+/* The program a process runs, with its whole ancestry: its own entry in `programs`, or, for a
+ * process that started or last exec'd before the sensor, its very instance (pid, start). */
+static __always_inline __u64 lineage_of(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	struct vigil_program *known = bpf_map_lookup_elem(&programs, &tgid);
+
+	if (known && known->start_ns == start)
+		return known->exe_hash;
+	return mix(mix(FNV_OFFSET, tgid), start);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct vigil_exec *event = bpf_map_lookup_elem(&exec_scratch, &ZERO);
 	unsigned long arg_start, arg_end, len;
+	struct args_hash args = {};
+	struct vigil_program program;
 	struct file *file;
 	struct inode *inode;
-	__u64 ctime, mtime, size;
-	__u32 off; /* end of the strings packed so far in event->data */
+	__u64 ctime, mtime, size, hash;
+	__u32 tgid;
+	__u32 off; /* end of the strings packed so far in event->data: exe, args, interp, cwd, file */
 	long copied;
 
 	if (!event || is_self())
@@ -330,36 +417,9 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	event->exe_len = copied - 1;
 	if (copied == VIGIL_EXE_MAX)
 		event->flags |= VIGIL_EXEC_EXE_TRUNCATED; /* may also be an exact fit: be pessimistic */
-
-	if (filter_flags() & VIGIL_FILTER_EXEC) {
-		struct vigil_exec_key key = {
-			.cgroup_id = event->hdr.cgroup_id,
-			.exe_hash = fnv1a(event->data, event->exe_len),
-		};
-
-		if (bpf_map_lookup_elem(&allowed_execs, &key)) {
-			count_filtered(VIGIL_EVENT_EXEC);
-			return 0;
-		}
-	}
 	off = event->exe_len;
 
-	copied = bpf_probe_read_kernel_str(EXEC_AT(event, off), VIGIL_EXE_MAX, BPF_CORE_READ(bprm, interp));
-	event->interp_len = copied > 0 ? copied - 1 : 0;
-	off += event->interp_len;
-
-	event->cwd_len = walk_path(task, BPF_CORE_READ(task, fs, pwd.dentry),
-				   BPF_CORE_READ(task, fs, pwd.mnt), off, &event->file_depth);
-	if (event->file_depth == 0xffff)
-		event->flags |= VIGIL_EXEC_CWD_TRUNCATED;
-	off += event->cwd_len;
-
 	file = BPF_CORE_READ(bprm, file);
-	event->file_len = walk_path(task, BPF_CORE_READ(file, f_path.dentry),
-				    BPF_CORE_READ(file, f_path.mnt), off, &event->file_depth);
-	if (event->file_depth == 0xffff)
-		event->flags |= VIGIL_EXEC_FILE_TRUNCATED;
-	off += event->file_len;
 	inode = BPF_CORE_READ(file, f_inode);
 	ctime = BPF_CORE_READ(inode, i_ctime_sec);
 	mtime = BPF_CORE_READ(inode, i_mtime_sec);
@@ -380,8 +440,61 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		len = 0;
 	event->args_len = len;
 
-	size = __builtin_offsetof(struct vigil_exec, data) + ((off + len) & (VIGIL_EXEC_DATA - 1));
-	if (bpf_ringbuf_output(&events, event, size, 0) != 0)
+	/* This process's program from now on: the path given, the file itself, its ancestry. */
+	hash = mix(fnv1a(event->data, event->exe_len), lineage_of(BPF_CORE_READ(task, real_parent)));
+	hash = mix(hash, BPF_CORE_READ(inode, i_sb, s_dev));
+	hash = mix(hash, BPF_CORE_READ(inode, i_ino));
+	program.start_ns = event->hdr.start_ns;
+	program.exe_hash = hash;
+	tgid = event->hdr.pid;
+	bpf_map_update_elem(&programs, &tgid, &program, BPF_ANY);
+
+	/* Everything else a verdict on this exec reads: argv, ids, the file's state, the cwd. */
+	args.base = off;
+	args.len = len;
+	args.hash = hash_seed();
+	bpf_loop(VIGIL_ARGS_MAX, args_hash_step, &args, 0);
+	hash = mix(args.hash, hash);
+	hash = mix(hash, ((__u64)event->hdr.euid << 32) | event->hdr.uid);
+	hash = mix(hash, event->hdr.gid);
+	hash = mix(hash, event->file_ctime_s);
+	hash = mix(hash, event->file_magic ^ ((__u64)event->file_nlink << 32));
+	hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_inode, i_ino));
+	hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_sb, s_dev));
+	event->exec_hash = hash ? hash : 1;
+
+	if (filter_flags() & VIGIL_FILTER_EXEC) {
+		struct vigil_exec_key key = {
+			.cgroup_id = event->hdr.cgroup_id,
+			.exec_hash = event->exec_hash,
+		};
+
+		if (bpf_map_lookup_elem(&allowed_execs, &key)) {
+			count_filtered(VIGIL_EVENT_EXEC);
+			return 0;
+		}
+	}
+
+	off += len;
+
+	copied = bpf_probe_read_kernel_str(EXEC_AT(event, off), VIGIL_EXE_MAX, BPF_CORE_READ(bprm, interp));
+	event->interp_len = copied > 0 ? copied - 1 : 0;
+	off += event->interp_len;
+
+	event->cwd_len = walk_path(task, BPF_CORE_READ(task, fs, pwd.dentry),
+				   BPF_CORE_READ(task, fs, pwd.mnt), off, &event->file_depth);
+	if (event->file_depth == 0xffff)
+		event->flags |= VIGIL_EXEC_CWD_TRUNCATED;
+	off += event->cwd_len;
+
+	event->file_len = walk_path(task, BPF_CORE_READ(file, f_path.dentry),
+				    BPF_CORE_READ(file, f_path.mnt), off, &event->file_depth);
+	if (event->file_depth == 0xffff)
+		event->flags |= VIGIL_EXEC_FILE_TRUNCATED;
+	off += event->file_len;
+
+	size = __builtin_offsetof(struct vigil_exec, data) + (off & (VIGIL_EXEC_DATA - 1));
+	if (bpf_ringbuf_output(&events, event, size, wakeup()) != 0)
 		count_lost(VIGIL_EVENT_EXEC);
 	return 0;
 }
@@ -398,7 +511,7 @@ static __always_inline int task_event(struct task_struct *task, __u32 type, __s3
 	}
 	fill_header_of(&event.hdr, type, task);
 	event.exit_code = exit_code;
-	if (bpf_ringbuf_output(&events, &event, sizeof(event), 0) != 0)
+	if (bpf_ringbuf_output(&events, &event, sizeof(event), wakeup()) != 0)
 		count_lost(type);
 	return 0;
 }
@@ -406,8 +519,16 @@ static __always_inline int task_event(struct task_struct *task, __u32 type, __s3
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 {
+	struct vigil_program program;
+	__u32 tgid;
+
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0; /* a new thread, not a new process */
+	/* the child runs its parent's program (and ancestry) until it execs */
+	program.exe_hash = lineage_of(parent);
+	program.start_ns = BPF_CORE_READ(child, start_boottime);
+	tgid = BPF_CORE_READ(child, tgid);
+	bpf_map_update_elem(&programs, &tgid, &program, BPF_ANY);
 	return task_event(child, VIGIL_EVENT_FORK, 0);
 }
 
@@ -485,7 +606,7 @@ static __always_inline bool socket_ends(struct socket *sock, struct vigil_socket
 
 static __always_inline int submit_socket(struct vigil_socket *event, __u32 type)
 {
-	if (bpf_ringbuf_output(&events, event, sizeof(*event), 0) != 0)
+	if (bpf_ringbuf_output(&events, event, sizeof(*event), wakeup()) != 0)
 		count_lost(type);
 	return 0;
 }
@@ -576,7 +697,7 @@ int vigil_conn_ret(struct trace_event_raw_sys_exit *ctx)
 	event.protocol = pending->protocol;
 	__builtin_memcpy(event.addr, pending->addr, sizeof(event.addr));
 	bpf_map_delete_elem(&pending_connects, &tid);
-	if (bpf_ringbuf_output(&events, &event, sizeof(event), 0) != 0)
+	if (bpf_ringbuf_output(&events, &event, sizeof(event), wakeup()) != 0)
 		count_lost(VIGIL_EVENT_CONNECT);
 	return 0;
 }
@@ -658,7 +779,7 @@ static __always_inline int submit_syscall(struct vigil_syscall *event)
 	__u32 used = (__u32)event->str0_len + event->str1_len + event->str2_len;
 	__u64 size = __builtin_offsetof(struct vigil_syscall, data) + (used & (VIGIL_SYSCALL_DATA - 1));
 
-	if (bpf_ringbuf_output(&events, event, size, 0) != 0)
+	if (bpf_ringbuf_output(&events, event, size, wakeup()) != 0)
 		count_lost(event->hdr.type);
 	return 0;
 }
