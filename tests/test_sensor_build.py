@@ -127,13 +127,11 @@ LAYOUT_PROGRAM = r"""
 #include <linux/types.h>
 #include "events.h"
 int main(void) {
-    printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
-           sizeof(struct vigil_header), sizeof(struct vigil_exec),
-           offsetof(struct vigil_exec, args), sizeof(struct vigil_connect),
-           offsetof(struct vigil_connect, addr), sizeof(struct vigil_socket),
-           offsetof(struct vigil_syscall, str0), offsetof(struct vigil_syscall, str1),
-           offsetof(struct vigil_syscall, str2), sizeof(struct vigil_syscall),
-           sizeof(struct vigil_task));
+    printf("%zu %zu %d %zu %zu %zu %zu %d %zu %d\n",
+           sizeof(struct vigil_header), offsetof(struct vigil_exec, data), VIGIL_EXEC_DATA,
+           sizeof(struct vigil_connect), offsetof(struct vigil_connect, addr),
+           sizeof(struct vigil_socket), offsetof(struct vigil_syscall, data), VIGIL_SYSCALL_DATA,
+           sizeof(struct vigil_task), VIGIL_ARGS_MAX);
     return 0;
 }
 """
@@ -150,26 +148,33 @@ def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
     )
     (
         header,
-        exec_size,
-        args_at,
+        exec_data_at,
+        exec_room,
         connect_size,
         addr_at,
         socket_size,
-        str0,
-        str1,
-        str2,
-        syscall_size,
+        syscall_data_at,
+        syscall_room,
         task_size,
+        args_max,
     ) = map(
         int,
         subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split(),
     )
     assert header == decode.HEADER.size
-    assert exec_size == decode.EXEC_SIZE
-    assert args_at == decode.EXEC_SIZE - decode.ARGS_MAX
+    assert exec_data_at == decode.EXEC_DATA
+    assert args_max == decode.ARGS_MAX
     assert connect_size >= decode.CONNECT_SIZE
     assert addr_at == decode.CONNECT_SIZE - 16
     assert decode.SOCKET_SIZE <= socket_size < decode.SOCKET_SIZE + 8  # tail padding
-    assert (str0, str1, str2) == (decode.SYSCALL_STR0, decode.SYSCALL_STR1, decode.SYSCALL_STR2)
-    assert syscall_size == decode.SYSCALL_SIZE
+    assert syscall_data_at == decode.SYSCALL_DATA
     assert task_size == decode.TASK_SIZE
+    # The BPF side masks a string's offset with (room / 2 - 1): every real offset must be below
+    # that (all the strings fit in half the room, whatever their order), and a masked offset plus
+    # the longest string must still fit the room.
+    exec_strings = decode.EXEC_SIZE - decode.EXEC_DATA
+    assert exec_strings <= exec_room // 2
+    assert exec_room // 2 - 1 + decode.ARGS_MAX <= exec_room
+    syscall_strings = decode.SYSCALL_SIZE - decode.SYSCALL_DATA
+    assert syscall_strings <= syscall_room // 2
+    assert syscall_room // 2 - 1 + decode.PATH_MAX <= syscall_room

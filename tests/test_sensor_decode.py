@@ -65,30 +65,28 @@ def exec_record(
     depth: int = 2,
     ctime: int = 0,
     magic: int = 0xEF53,
+    interp: bytes = b"",
+    nlink: int = 1,
     exec_hash: int = 0,
 ) -> bytes:
+    """An exec record as the kernel sends it: the fixed part, then the strings packed."""
     cwd_raw, file_raw = components(cwd), components(file)
-    body = struct.pack(
-        "=IHHHHHHQQIIQ256s256s256s256s1024s",
+    fixed = struct.pack(
+        "=IHHHHHHQQIIQ",
         flags,
         len(exe) if exe_len is None else exe_len,
         len(args) if args_len is None else args_len,
         len(cwd_raw),
         len(file_raw),
-        0,
+        len(interp),
         depth,
         ctime,
         magic,
-        1,
+        nlink,
         0,
         exec_hash,
-        exe,
-        b"",
-        cwd_raw,
-        file_raw,
-        args,
     )
-    return header(decode.EVENT_EXEC) + body
+    return header(decode.EVENT_EXEC) + fixed + exe + args + interp + cwd_raw + file_raw
 
 
 def connect_record(
@@ -103,12 +101,56 @@ def connect_record(
 
 
 def test_record_sizes_match_the_c_structs() -> None:
-    # sizeof(struct vigil_exec) == 2144, sizeof(struct vigil_connect) == 80 (76 + tail padding);
-    # test_sensor_build checks these against events.h compiled by clang
-    assert EXEC_SIZE == 2144
+    # the fixed part of struct vigil_exec is 96 bytes, sizeof(struct vigil_connect) == 80 (76 +
+    # tail padding); test_sensor_build checks these against events.h compiled by clang
+    assert decode.EXEC_DATA == 96
+    assert EXEC_SIZE == 96 + 2048
     assert CONNECT_SIZE == 76
-    assert len(exec_record()) == EXEC_SIZE
     assert len(connect_record()) == 80
+
+
+def test_records_carry_only_the_bytes_their_strings_use() -> None:
+    record = exec_record(exe=b"/bin/cat", args=b"cat\0x\0", cwd="/tmp", file="/bin/busybox")
+    assert len(record) == decode.EXEC_DATA + 8 + 6 + 4 + 12  # exe, args, "tmp\0", "busybox\0bin\0"
+    opened = syscall_record(decode.EVENT_OPEN, (0,), (b"/etc/shadow",))
+    assert len(opened) == decode.SYSCALL_DATA + 11
+
+
+def test_every_exec_field_survives_packing() -> None:
+    record = decode.parse_record(
+        exec_record(
+            exe=b"/opt/x.sh",
+            interp=b"/bin/sh",
+            args=b"x.sh\0-v\0",
+            cwd="/srv/app",
+            file="/opt/x.sh",
+            depth=2,
+            ctime=1_700_000_000,
+            magic=decode.OVERLAYFS_MAGIC,
+            nlink=0,
+            flags=decode.EXEC_CWD_TRUNCATED,
+        )
+    )
+    assert isinstance(record, decode.ExecRecord)
+    assert (record.exe, record.interp, record.args) == (b"/opt/x.sh", b"/bin/sh", b"x.sh\0-v\0")
+    assert decode.walked_path(record.cwd) == "/srv/app"
+    assert decode.walked_path(record.file) == "/opt/x.sh"
+    assert record.file_complete
+    assert (record.file_ctime_s, record.file_magic, record.file_nlink) == (
+        1_700_000_000,
+        decode.OVERLAYFS_MAGIC,
+        0,
+    )
+    assert record.flags == decode.EXEC_CWD_TRUNCATED
+
+
+def test_the_largest_exec_record_decodes() -> None:
+    args = b"a" * ARGS_MAX
+    long_dir = "/" + "/".join(["d" * 50] * 5)[:250]
+    record = exec_record(exe=b"/" + b"e" * 255, interp=b"/" + b"i" * 255, args=args, cwd=long_dir)
+    event = decode_record(record, CLOCK)
+    assert event.process.cmdline == "a" * ARGS_MAX
+    assert event.process.cwd == long_dir
 
 
 def test_exec_record_becomes_an_exec_event() -> None:
@@ -255,7 +297,8 @@ def test_failed_connect_attempts_are_still_reported() -> None:
         (b"", "shorter than a header"),
         (b"\x01\x00\x00", "shorter than a header"),
         (header(decode.EVENT_EXEC), "exec record of 48 bytes"),
-        (exec_record(args_len=10)[: decode.EXEC_ARGS_OFFSET + 9], "cannot hold 10 of argv"),
+        (exec_record(args=b"ab", args_len=10), "exec record of .* misses its strings"),
+        (exec_record()[: decode.EXEC_DATA + 3], "exec record of .* misses its strings"),
         (connect_record()[:60], "connect record of 60 bytes"),
         (header(99) + b"\0" * 100, "unknown record type 99"),
         (header(0), "unknown record type 0"),
@@ -276,11 +319,11 @@ def test_malformed_record_is_a_value_error() -> None:
 def syscall_record(
     kind: int, args: tuple[int, ...] = (0, 0, 0, 0), strings: tuple[bytes, ...] = (), flags: int = 0
 ) -> bytes:
+    """A syscall record as the kernel sends it: the fixed part, then the strings packed."""
     padded = (*strings, b"", b"", b"")[:3]
     lengths = [len(x) for x in padded]
     body = struct.pack("=q4QIHHH6x", 0, *(*args, 0, 0, 0, 0)[:4], flags, *lengths)
-    body += padded[0].ljust(256, b"\0") + padded[1].ljust(256, b"\0") + padded[2].ljust(64, b"\0")
-    return header(kind) + body
+    return header(kind) + body + b"".join(padded)
 
 
 def test_exec_carries_cwd_ids_and_the_given_path() -> None:
@@ -409,4 +452,39 @@ def test_mount_and_module_load() -> None:
 def test_syscall_record_missing_its_strings_is_malformed() -> None:
     record = syscall_record(decode.EVENT_RENAME, (), (b"/etc/a", b"/etc/b"))
     with pytest.raises(MalformedRecord, match="misses its strings"):
-        decode_record(record[: decode.SYSCALL_STR1 + 3], CLOCK)
+        decode_record(record[:-1], CLOCK)
+    with pytest.raises(MalformedRecord, match="syscall record of 100 bytes"):
+        decode_record(record[:100], CLOCK)
+
+
+@pytest.mark.parametrize(
+    "lengths", [(257, 0, 0), (0, 257, 0), (0, 0, 65), (0xFFFF, 0xFFFF, 0xFFFF)]
+)
+def test_syscall_string_lengths_past_their_bounds_are_malformed(
+    lengths: tuple[int, int, int],
+) -> None:
+    body = struct.pack("=q4QIHHH6x", 0, 0, 0, 0, 0, 0, *lengths)
+    record = header(decode.EVENT_OPEN) + body + b"x" * 1024
+    with pytest.raises(MalformedRecord, match="out of bounds"):
+        decode_record(record, CLOCK)
+
+
+def test_mount_strings_follow_each_other_when_some_are_empty() -> None:
+    # mount(NULL, "/mnt", NULL): str0 and str2 empty, str1 starts right after the fixed part
+    record = syscall_record(decode.EVENT_MOUNT, (7,), (b"", b"/mnt", b""))
+    assert len(record) == decode.SYSCALL_DATA + 4
+    event = decode_record(record, CLOCK)
+    assert event.syscall is not None
+    assert event.syscall.args == {"source": "", "target": "/mnt", "fstype": "", "flags": 7}
+
+
+def test_dns_address_follows_the_payload() -> None:
+    payload = dns_payload("vigil.example", 1)
+    record = syscall_record(
+        decode.EVENT_DNS,
+        (53, socket.AF_INET6),
+        (payload, b"", socket.inet_pton(socket.AF_INET6, "fd00::1")),
+    )
+    event = decode_record(record, CLOCK)
+    assert event.dns is not None and event.dns.name == "vigil.example"
+    assert event.network is not None and event.network.dest_ip == "fd00::1"

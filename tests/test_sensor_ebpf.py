@@ -25,11 +25,12 @@ from typing import TypeVar
 
 import pytest
 
+from tests.test_sensor_decode import syscall_record
 from vigil.errors import ConfigError, PrivilegeError, SensorError
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType
-from vigil.sensor import SensorStats
-from vigil.sensor.decode import EVENT_EXEC, EXEC_ARGS_OFFSET
+from vigil.sensor import SensorStats, decode
+from vigil.sensor.decode import EVENT_EXEC, EXEC_DATA
 from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
 from vigil.sensor.mounts import mounted
 
@@ -429,10 +430,43 @@ def test_a_full_queue_stops_reading_instead_of_dropping(bpf_cache: Path) -> None
 def test_malformed_records_are_counted_and_skipped(tmp_path: Path) -> None:
     sensor = EbpfSensor(cache_dir=tmp_path)
     sensor._on_record(b"\x01\x00")
-    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_ARGS_OFFSET - 4 - 1))
+    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_DATA - 4 - 1))
     stats = sensor.stats()
     assert stats.malformed == 2
     assert stats.received == 2
+
+
+def test_records_wait_raw_and_are_decoded_when_taken(tmp_path: Path) -> None:
+    good = syscall_record(decode.EVENT_OPEN, (0,), (b"/etc/shadow",))
+    cut = syscall_record(decode.EVENT_RENAME, (), (b"/etc/a", b"/etc/b"))[:-1]
+
+    async def run() -> tuple[list[Event], SensorStats, SensorStats]:
+        sensor = EbpfSensor(cache_dir=tmp_path, queue_size=4)
+        queue: asyncio.Queue[bytes | Event | None] = asyncio.Queue(maxsize=5)
+        sensor._queue = queue
+        for record in (good, cut, good):
+            assert sensor._on_record(record) == 0
+        waiting = sensor.stats()  # nothing decoded yet: the cut record is not known bad yet
+        queue.put_nowait(None)
+        events = [event async for event in sensor.events()]
+        return events, waiting, sensor.stats()
+
+    events, waiting, done = asyncio.run(run())
+    assert (waiting.received, waiting.malformed) == (3, 0)
+    assert [(e.type, e.file.path if e.file else "") for e in events] == [
+        (EventType.OPEN, "/etc/shadow"),
+        (EventType.OPEN, "/etc/shadow"),
+    ]
+    assert (done.received, done.malformed, done.lost_user) == (3, 1, 0)
+
+
+def test_records_without_room_are_lost_per_cgroup_or_malformed(tmp_path: Path) -> None:
+    sensor = EbpfSensor(cache_dir=tmp_path)  # not started: no queue, every record is lost
+    sensor._on_record(syscall_record(decode.EVENT_OPEN, (0,), (b"/etc/shadow",)))
+    sensor._on_record(b"\x09\x00")
+    stats = sensor.stats()
+    assert (stats.received, stats.lost_user, stats.malformed) == (2, 1, 1)
+    assert stats.lost_by_cgroup == {98765: 1}
 
 
 def test_events_before_start_is_an_error(tmp_path: Path) -> None:

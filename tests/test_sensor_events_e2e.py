@@ -120,6 +120,8 @@ ln -s /etc/passwd /dev/shm/vigil-symlink
 ln /dev/shm/vigil-written /dev/shm/vigil-hardlink
 mv /dev/shm/vigil-written /dev/shm/vigil-renamed
 rm /dev/shm/vigil-renamed
+echo m > /dev/vigil-moved
+mv /dev/vigil-moved /dev/shm/vigil-moved-in
 cp /bin/busybox /dev/vigil-tool
 chmod 4755 /dev/vigil-tool
 /dev/vigil-tool true
@@ -271,6 +273,8 @@ def test_dns_query_parsed(run: Run) -> None:
     assert queries, [e.dns for e in _of(run, EventType.DNS)]
     assert queries[0].dns is not None and queries[0].dns.qtype in ("A", "AAAA")
     assert queries[0].network is not None and queries[0].network.dest_port == 53
+    # the address travels packed right after the query's bytes
+    assert queries[0].network.dest_ip == "127.0.0.1"
 
 
 def test_packet_socket(run: Run) -> None:
@@ -295,6 +299,8 @@ def test_links_rename_unlink_chmod(run: Run) -> None:
     assert ("/dev/shm/vigil-written", "/dev/shm/vigil-hardlink") in files(EventType.LINK)
     assert ("/dev/shm/vigil-written", "/dev/shm/vigil-renamed") in files(EventType.RENAME)
     assert ("/dev/shm/vigil-renamed", "") in files(EventType.UNLINK)
+    # only the target is watched: the kernel matched the second packed string
+    assert ("/dev/vigil-moved", "/dev/shm/vigil-moved-in") in files(EventType.RENAME)
     chmods = [e.file for e in _of(run, EventType.CHMOD) if e.file]
     assert any(f.path == "/dev/vigil-tool" and f.mode == 0o4755 for f in chmods)
 

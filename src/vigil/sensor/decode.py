@@ -106,21 +106,20 @@ HEADER = struct.Struct("=IIIIIIQQQ")
 # flags, exe_len, args_len, cwd_len, file_len, interp_len, file_depth, ctime, magic, nlink, pad,
 # exec_hash
 EXEC_FIXED = struct.Struct("=IHHHHHHQQIIQ")
-EXEC_STRINGS = (EXE_MAX, EXE_MAX, PATH_MAX, PATH_MAX)  # exe, interp, cwd, file
-EXEC_ARGS_OFFSET = HEADER.size + EXEC_FIXED.size + sum(EXEC_STRINGS)
+#: where an exec record's packed strings begin: exe, args, interp, cwd, file, back to back
+EXEC_DATA = HEADER.size + EXEC_FIXED.size
 CONNECT_BODY = struct.Struct("=iHHB3x16s")  # ret, family, port, protocol, pad, addr
 SOCKET_BODY = struct.Struct("=iHBxHH16s16s")  # ret, family, protocol, pad, ports, addrs
 SYSCALL_FIXED = struct.Struct("=q4QIHHH6x")  # ret, args[4], flags, str lengths, pad
-SYSCALL_STR0 = HEADER.size + SYSCALL_FIXED.size
-SYSCALL_STR1 = SYSCALL_STR0 + PATH_MAX
-SYSCALL_STR2 = SYSCALL_STR1 + PATH_MAX
-SYSCALL_SIZE = SYSCALL_STR2 + SHORT_MAX
+#: where a syscall record's packed strings begin: str0, str1, str2, back to back
+SYSCALL_DATA = HEADER.size + SYSCALL_FIXED.size
 TASK_BODY = struct.Struct("=iI")  # exit_code, pad
 CONNECT_SIZE = HEADER.size + CONNECT_BODY.size
 SOCKET_SIZE = HEADER.size + SOCKET_BODY.size
 TASK_SIZE = HEADER.size + TASK_BODY.size
-#: kept for callers that size exec records: the largest one
-EXEC_SIZE = EXEC_ARGS_OFFSET + ARGS_MAX
+#: the largest records: every string at its bound (records are sent at their used size)
+EXEC_SIZE = EXEC_DATA + 2 * EXE_MAX + 2 * PATH_MAX + ARGS_MAX
+SYSCALL_SIZE = SYSCALL_DATA + 2 * PATH_MAX + SHORT_MAX
 
 PROTOCOLS = {PROTO_TCP: "tcp", PROTO_UDP: "udp"}
 FAMILIES = {AF_INET: "ipv4", AF_INET6: "ipv6"}
@@ -261,8 +260,22 @@ def _need(data: bytes, size: int, what: str) -> None:
         raise MalformedRecord(f"{what} record of {len(data)} bytes, expected {size}")
 
 
+def _packed(data: bytes, at: int, lengths: tuple[int, ...], what: str) -> list[bytes]:
+    """The strings packed back to back from ``at``, after checking they are all there."""
+    end = at + sum(lengths)
+    if len(data) < end:
+        raise MalformedRecord(
+            f"{what} record of {len(data)} bytes misses its strings ({end - at} bytes from {at})"
+        )
+    strings = []
+    for length in lengths:
+        strings.append(data[at : at + length])
+        at += length
+    return strings
+
+
 def _parse_exec(header: Header, data: bytes) -> ExecRecord:
-    _need(data, EXEC_ARGS_OFFSET, "exec")
+    _need(data, EXEC_DATA, "exec")
     (
         flags,
         exe_len,
@@ -281,17 +294,9 @@ def _parse_exec(header: Header, data: bytes) -> ExecRecord:
         raise MalformedRecord(f"exec record lengths out of bounds: {exe_len}, {args_len}")
     if cwd_len > PATH_MAX or file_len > PATH_MAX:
         raise MalformedRecord(f"exec record path lengths out of bounds: {cwd_len}, {file_len}")
-    if len(data) < EXEC_ARGS_OFFSET + args_len:
-        raise MalformedRecord(f"exec record of {len(data)} bytes cannot hold {args_len} of argv")
-    at = HEADER.size + EXEC_FIXED.size
-    exe = data[at : at + exe_len]
-    at += EXE_MAX
-    interp = data[at : at + interp_len]
-    at += EXE_MAX
-    cwd = data[at : at + cwd_len]
-    at += PATH_MAX
-    file = data[at : at + file_len]
-    args = data[EXEC_ARGS_OFFSET : EXEC_ARGS_OFFSET + args_len]
+    exe, args, interp, cwd, file = _packed(
+        data, EXEC_DATA, (exe_len, args_len, interp_len, cwd_len, file_len), "exec"
+    )
     return ExecRecord(
         header,
         flags,
@@ -327,18 +332,14 @@ def _parse_socket(header: Header, data: bytes) -> SocketRecord:
 
 
 def _parse_syscall(header: Header, data: bytes) -> SyscallRecord:
-    _need(data, SYSCALL_STR1, "syscall")
+    _need(data, SYSCALL_DATA, "syscall")
     ret, a0, a1, a2, a3, flags, len0, len1, len2 = SYSCALL_FIXED.unpack_from(data, HEADER.size)
     if len0 > PATH_MAX or len1 > PATH_MAX or len2 > SHORT_MAX:
-        raise MalformedRecord(f"syscall record string lengths out of bounds: {len0}, {len1}")
-    if (len1 and len(data) < SYSCALL_STR2) or (len2 and len(data) < SYSCALL_SIZE):
-        raise MalformedRecord(f"syscall record of {len(data)} bytes misses its strings")
-    strings = (
-        data[SYSCALL_STR0 : SYSCALL_STR0 + len0],
-        data[SYSCALL_STR1 : SYSCALL_STR1 + len1] if len1 else b"",
-        data[SYSCALL_STR2 : SYSCALL_STR2 + len2] if len2 else b"",
-    )
-    return SyscallRecord(header, ret, (a0, a1, a2, a3), flags, strings)
+        raise MalformedRecord(
+            f"syscall record string lengths out of bounds: {len0}, {len1}, {len2}"
+        )
+    str0, str1, str2 = _packed(data, SYSCALL_DATA, (len0, len1, len2), "syscall")
+    return SyscallRecord(header, ret, (a0, a1, a2, a3), flags, (str0, str1, str2))
 
 
 # -- records → events ------------------------------------------------------------------------------

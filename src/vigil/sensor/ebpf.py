@@ -1,9 +1,9 @@
 """The eBPF sensor: vigil.bpf.c compiled for this kernel, loaded through libbpf, read via asyncio.
 
 Life cycle (``async with EbpfSensor(...)``): mount tracefs/bpffs if missing → compile (cached) →
-open → size the ring buffer → load → attach every program → read the ring buffer whenever its
-epoll fd is readable. Leaving the block detaches every program, frees everything and unmounts
-what was mounted, so Ctrl-C leaves nothing behind in the kernel.
+open → size the ring buffer → load → attach every program → read the ring buffer whenever it
+polls readable (vigil.sensor.ringbuf). Leaving the block detaches every program, frees
+everything and unmounts what was mounted, so Ctrl-C leaves nothing behind in the kernel.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from vigil.sensor.layers import WritableLayers
 from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
 from vigil.sensor.process_tree import ProcessTree, cgroup2_root
+from vigil.sensor.ringbuf import RingReader, open_ring_reader
 from vigil.sensor.watch import DEFAULT_WATCH, WatchedPaths
 
 log = logging.getLogger("vigil.sensor.ebpf")
@@ -61,6 +62,9 @@ PREFIX = struct.Struct("=II64s")  # kind, len, path
 LOSS_KEY = struct.Struct("=QI4x")  # cgroup_id, type
 LOSS_VALUE = struct.Struct("=QQQ")  # count, first_ns, last_ns
 MAX_LOSS_ENTRIES = 4096
+#: raw records handed out between two turns of the event loop: a consumer that never waits must
+#: not starve the ring-buffer reader
+RECORDS_PER_TURN = 256
 FILTER_VALUE = struct.Struct("=I")
 #: VIGIL_WAKEUP_NS in vigil.bpf.c: the programs wake the reader at most this often
 WAKEUP_WINDOW_S = 0.002
@@ -75,7 +79,10 @@ class EbpfSensor:
     """Process, network, file, privilege and kernel activity of every process on this host.
 
     ``received`` counts every record read from the ring buffer, so
-    ``received == delivered + lost_user + malformed``. Events a locked profile allows are
+    ``received == delivered + lost_user + malformed`` once the queue is drained. Records wait
+    in the queue as the kernel's raw bytes and are decoded when taken out: reading the ring
+    stays cheap (it is what keeps a burst from overflowing it), and a waiting record costs its
+    bytes rather than a decoded event's objects. Events a locked profile allows are
     dropped in the kernel (:meth:`allow`) and counted as ``filtered``; losses are counted per
     event type and per cgroup and reported as ``sensor_loss`` events (see vigil.sensor.loss).
     """
@@ -120,13 +127,13 @@ class EbpfSensor:
         self._object: int | None = None
         self._links: dict[str, int] = {}
         self._program_fds: dict[str, int] = {}
-        self._ringbuf: int | None = None
-        self._sample_callback: object = None  # the C callback must outlive the ring buffer
+        self._ring: RingReader | None = None
         self._lost_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader_fd: int | None = None
-        # One slot above queue_size stays free for the end-of-stream marker.
-        self._queue: asyncio.Queue[Event | None] | None = None
+        # Raw records (bytes), loss reports (Event) and the end-of-stream marker (None); one slot
+        # above queue_size stays free for the marker.
+        self._queue: asyncio.Queue[bytes | Event | None] | None = None
         self._clock = WallClock.now()
         self._boot_wall_ns = 0
         self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
@@ -139,7 +146,7 @@ class EbpfSensor:
         #: (pid, ktime) of each recent exec → (cgroup, the kernel's hash of it)
         self._exec_hashes: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
         self._skipped: list[str] = []
-        self._held: Event | None = None
+        self._held: bytes | None = None
         self._paused = False
         self._final = False
         self._received = 0
@@ -186,13 +193,22 @@ class EbpfSensor:
         queue = self._queue
         if queue is None:
             raise SensorError("the eBPF sensor is not started: use 'async with EbpfSensor(...)'")
+        taken = 0
         while True:
-            event = await queue.get()
-            if event is None:
+            item = await queue.get()
+            if item is None:
                 queue.put_nowait(None)  # let any other reader end too
                 return
             self._maybe_resume()
-            yield event
+            if isinstance(item, bytes):
+                taken += 1
+                if taken % RECORDS_PER_TURN == 0:
+                    await asyncio.sleep(0)  # a turn of the loop: the reader may run
+                event = self._decoded(item)
+                if event is None:
+                    continue
+                item = event
+            yield item
             while self._pending_losses:  # loss reports that found the queue full
                 yield self._pending_losses.pop(0)
 
@@ -315,26 +331,19 @@ class EbpfSensor:
                 del self._program_fds[name]  # loaded but idle: not one of ours to report
         if not self._links:
             raise SensorError(f"{object_path} holds no BPF program")
-        self._sample_callback = bpf.make_sample_callback(self._on_record)
-        self._ringbuf = bpf.check_ptr(
-            lib.ring_buffer__new(
-                bpf.check_rc(lib.bpf_map__fd(ringbuf_map), "ring buffer map fd"),
-                self._sample_callback,
-                None,
-                None,
-            ),
-            "create ring buffer reader",
-        )
+        ring_fd = bpf.check_rc(lib.bpf_map__fd(ringbuf_map), "ring buffer map fd")
+        try:
+            self._ring = open_ring_reader(ring_fd, self.ringbuf_bytes, self._on_record)
+        except OSError as exc:
+            raise bpf.failure("map the ring buffer", exc.errno or errno.EINVAL) from exc
 
     def _start_reading(self) -> None:
-        assert self._loop is not None and self._ringbuf is not None
+        assert self._loop is not None and self._ring is not None
         self._queue = asyncio.Queue(maxsize=self.queue_size + 1)
         self._clock = WallClock.now()
         self._boot_wall_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         self._loss_task = self._loop.create_task(self._watch_losses())
-        self._reader_fd = bpf.check_rc(
-            bpf.lib().ring_buffer__epoll_fd(self._ringbuf), "ring buffer epoll fd"
-        )
+        self._reader_fd = self._ring.fileno()
         self._loop.add_reader(self._reader_fd, self._drain)
 
     def _drain_on_timer(self) -> None:
@@ -343,13 +352,14 @@ class EbpfSensor:
             self._drain()
 
     def _drain(self, final: bool = False) -> None:
-        """Read the records waiting in the ring buffer (each one goes through _on_record).
+        """Read the records waiting in the ring buffer (each one goes through _on_record; the
+        reader is vigil.sensor.ringbuf's: the mapping itself on x86-64, libbpf elsewhere).
 
         Backpressure: when the queue is full, reading stops and the records wait in the kernel's
         ring buffer (which is sized for bursts) until the consumer has caught up, rather than
         being dropped in user space. Only a full ring buffer loses events.
         """
-        if self._ringbuf is None:
+        if self._ring is None:
             return
         self._final = final
         if self._held is not None and not self._queue_full():
@@ -361,10 +371,11 @@ class EbpfSensor:
                 return
             self._lost_user += 1  # closing with a full queue: counted, as every loss is
             self._held = None
-        rc = bpf.lib().ring_buffer__consume(self._ringbuf)
-        if rc != 0 and not final and self._loop is not None:
+        rc = self._ring.consume()
+        if (rc != 0 or self._ring.pending()) and not final and self._loop is not None:
             # counted from the last drain that found records (not an earlier one), so that it
-            # comes later than the wake-up window of any record already read
+            # comes later than the wake-up window of any record already read; also when a
+            # record was still being written (its wake-up may have been skipped)
             if self._drain_timer is not None:
                 self._drain_timer.cancel()
             self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
@@ -392,28 +403,43 @@ class EbpfSensor:
             self._loop.call_soon(self._drain)
 
     def _on_record(self, data: bytes) -> int:
-        # Runs inside ring_buffer__consume on the loop's thread: never block, never raise.
+        # Runs inside the ring-buffer reader on the loop's thread: never block, never raise, and
+        # stay cheap (decoding waits until the record is taken out of the queue).
         self._received += 1
+        queue = self._queue
+        if queue is not None and self._queue_full() and not self._final and self._held is None:
+            self._held = data  # consumed from the ring: kept until the queue has room
+            return -errno.EAGAIN
+        if queue is None or self._queue_full():
+            self._lose(data)
+            return 0
+        queue.put_nowait(data)
+        return 0
+
+    def _lose(self, data: bytes) -> None:
+        """Count a record there is no room for: per cgroup and type when it can be read."""
         try:
-            event = self._decode(data)
+            record = parse_record(data)
         except MalformedRecord as exc:
             self._malformed += 1
             log.debug("skipping malformed record: %s", exc)
-            return 0
+            return
+        header = record.header
+        self._lost_user += 1
+        kind = str(KINDS[header.type])
+        self._losses.add(header.cgroup_id, kind, 1, header.ktime_ns, header.ktime_ns)
+
+    def _decoded(self, data: bytes) -> Event | None:
+        """The record's event, or None (counted as malformed) when it cannot be decoded."""
+        try:
+            return self._decode(data)
+        except MalformedRecord as exc:
+            self._malformed += 1
+            log.debug("skipping malformed record: %s", exc)
         except Exception:  # a decoder bug must not stop the sensor: count it like bad input
             self._malformed += 1
             log.exception("decoding a record failed")
-            return 0
-        queue = self._queue
-        if queue is not None and self._queue_full() and not self._final and self._held is None:
-            self._held = event  # consumed from the ring: kept until the queue has room
-            return -errno.EAGAIN
-        if queue is None or self._queue_full():
-            self._lost_user += 1
-            self._losses.add(event.cgroup_id, str(event.type), 1, event.ktime_ns, event.ktime_ns)
-            return 0
-        queue.put_nowait(event)
-        return 0
+        return None
 
     def _decode(self, data: bytes) -> Event:
         record = parse_record(data)
@@ -509,11 +535,11 @@ class EbpfSensor:
                 log.warning("detaching BPF program %s failed", name)
         self._links.clear()
         self._program_fds.clear()
-        if self._ringbuf is not None:
+        if self._ring is not None:
             self._paused = False
             self._drain(final=True)  # deliver what the programs wrote before they were detached
-            bpf.lib().ring_buffer__free(self._ringbuf)
-            self._ringbuf = None
+            self._ring.close()
+            self._ring = None
         if self._lost_fd is not None:
             try:
                 self._lost_kernel_at_close = self._read_lost_kernel()
@@ -528,7 +554,6 @@ class EbpfSensor:
             self._map_fds.clear()
             self._allowed.clear()
             self._exec_hashes.clear()
-        self._sample_callback = None
         unmount(self._mounted)
         self._mounted = []
         if self._queue is not None and not self._closed:

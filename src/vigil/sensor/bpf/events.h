@@ -38,6 +38,12 @@
 #define VIGIL_SHORT_MAX 64
 /* dentry walks (cwd, the executable's file): at most this many components */
 #define VIGIL_PATH_DEPTH 24
+/* Scratch room for the packed strings of one record (vigil_exec.data, vigil_syscall.data): a power
+ * of two, big enough that a string's offset masked with (half of it - 1), plus that string's
+ * bound, still lands inside: that is how the verifier is shown every write is in bounds. The
+ * strings themselves use at most 2048 (exec) and 576 (syscall) bytes; only those are sent. */
+#define VIGIL_EXEC_DATA 4096
+#define VIGIL_SYSCALL_DATA 2048
 
 /* vigil_exec.flags */
 #define VIGIL_EXEC_ARGS_TRUNCATED 1
@@ -74,9 +80,11 @@ struct vigil_header {
 	__u64 start_ns;
 };
 
-/* Sent up to the end of args[args_len]: the rest of args is not copied. Paths from dentry
- * walks (cwd, file) are their components leaf first, each NUL-terminated: user space reverses
- * them. */
+/* The strings are packed back to back in data, in this order and without terminators:
+ * exe[exe_len] args[args_len] interp[interp_len] cwd[cwd_len] file[file_len]; only the fixed part
+ * and the used bytes of data are sent. Each string has its own bound (VIGIL_EXE_MAX for exe and
+ * interp, VIGIL_PATH_MAX for cwd and file, VIGIL_ARGS_MAX for args). Paths from dentry walks
+ * (cwd, file) are their components leaf first, each NUL-terminated: user space reverses them. */
 struct vigil_exec {
 	struct vigil_header hdr;
 	__u32 flags;
@@ -91,11 +99,7 @@ struct vigil_exec {
 	__u32 file_nlink;   /* 0: unlinked (memfd, deleted after exec) */
 	__u32 pad;
 	__u64 exec_hash; /* what a verdict on this exec depends on, hashed (0: unknown parent) */
-	char exe[VIGIL_EXE_MAX];
-	char interp[VIGIL_EXE_MAX];
-	char cwd[VIGIL_PATH_MAX];
-	char file[VIGIL_PATH_MAX];
-	char args[VIGIL_ARGS_MAX];
+	char data[VIGIL_EXEC_DATA];
 };
 
 struct vigil_connect {
@@ -121,9 +125,10 @@ struct vigil_socket {
 	__u8 remote_addr[16];
 };
 
-/* Everything else: a syscall's integer arguments and up to three strings. Sent up to the end of
- * the last string used (str2 when str2_len, else str1 when str1_len, else str0). For DNS, str0
- * holds the first bytes of the query payload (binary), args[0] the destination port. */
+/* Everything else: a syscall's integer arguments and up to three strings, packed back to back in
+ * data without terminators: str0[str0_len] str1[str1_len] str2[str2_len] (bounds VIGIL_PATH_MAX,
+ * VIGIL_PATH_MAX, VIGIL_SHORT_MAX); only the fixed part and the used bytes of data are sent. For
+ * DNS, str0 holds the first bytes of the query payload (binary), args[0] the destination port. */
 struct vigil_syscall {
 	struct vigil_header hdr;
 	__s64 ret;
@@ -133,9 +138,7 @@ struct vigil_syscall {
 	__u16 str1_len;
 	__u16 str2_len;
 	__u16 pad[3];
-	char str0[VIGIL_PATH_MAX];
-	char str1[VIGIL_PATH_MAX];
-	char str2[VIGIL_SHORT_MAX];
+	char data[VIGIL_SYSCALL_DATA];
 };
 
 /* exit and fork: the process, its exit code or its parent */

@@ -104,7 +104,7 @@ struct {
 } programs SEC(".maps");
 
 /* Records are built here (too big for the 512-byte stack), then copied to the ring buffer at
- * their used size. */
+ * their used size: the fixed part and the packed strings. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -145,6 +145,12 @@ struct {
 } dns_sockets SEC(".maps");
 
 static const __u32 ZERO = 0;
+
+/* Where a packed string at byte off of a record's data area may be written or read: off masked
+ * so that off + the string's bound (at most half the area) provably stays inside the area. Real
+ * offsets are always below the mask, so the mask never changes them. */
+#define EXEC_AT(event, off) ((event)->data + ((off) & (VIGIL_EXEC_DATA / 2 - 1)))
+#define SYSCALL_AT(event, off) ((event)->data + ((off) & (VIGIL_SYSCALL_DATA / 2 - 1)))
 
 /* Waking the reader costs more than the rest of a record (an irq_work, an IPI in a VM), so a
  * storm must not wake it per record: the first record after a quiet spell wakes it at once, then
@@ -248,9 +254,9 @@ struct walk {
 	struct vfsmount *root_mnt;
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
-	__u32 off;
+	__u32 base; /* where this path starts in vigil_exec.data */
+	__u32 off;  /* bytes written from base */
 	__u32 depth;
-	bool file; /* into vigil_exec.file, else .cwd */
 	bool done;
 };
 
@@ -292,8 +298,8 @@ static long walk_step(__u32 i, void *data)
 		return 1; /* out of room: not done, so truncated */
 	at &= VIGIL_PATH_MAX - 1;
 	room = VIGIL_PATH_MAX - at;
-	buf = walk->file ? event->file : event->cwd;
-	n = bpf_probe_read_kernel_str(buf + at, room, name);
+	buf = EXEC_AT(event, walk->base + at);
+	n = bpf_probe_read_kernel_str(buf, room, name);
 	if (n <= 0)
 		return 1;
 	walk->off += n;
@@ -307,17 +313,18 @@ static long walk_step(__u32 i, void *data)
 }
 
 /* The components of (dentry, vfsmnt) up to the task's root, leaf first, each NUL-terminated, into
- * the exec record's file or cwd. Crosses mount points like d_path. Returns bytes written; *depth
- * gets the components walked, or 0xffff when the walk stopped before the root. */
+ * the exec record's data from byte base on (at most VIGIL_PATH_MAX bytes). Crosses mount points
+ * like d_path. Returns bytes written; *depth gets the components walked, or 0xffff when the walk
+ * stopped before the root. */
 static __always_inline __u32 walk_path(struct task_struct *task, struct dentry *dentry,
-				       struct vfsmount *vfsmnt, bool file, __u16 *depth)
+				       struct vfsmount *vfsmnt, __u32 base, __u16 *depth)
 {
 	struct walk walk = {
 		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
 		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
 		.dentry = dentry,
 		.vfsmnt = vfsmnt,
-		.file = file,
+		.base = base,
 	};
 
 	bpf_loop(VIGIL_PATH_DEPTH, walk_step, &walk, 0);
@@ -347,6 +354,7 @@ static __always_inline __u64 mix(__u64 hash, __u64 value)
 }
 
 struct args_hash {
+	__u32 base; /* where argv starts in vigil_exec.data */
 	__u32 len;
 	__u64 hash;
 };
@@ -359,7 +367,7 @@ static long args_hash_step(__u32 i, void *data)
 
 	if (!event || i >= ctx->len)
 		return 1;
-	ctx->hash ^= (__u8)event->args[i & (VIGIL_ARGS_MAX - 1)];
+	ctx->hash ^= (__u8)*EXEC_AT(event, ctx->base + (i & (VIGIL_ARGS_MAX - 1)));
 	ctx->hash *= FNV_PRIME;
 	return 0;
 }
@@ -395,6 +403,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	struct inode *inode;
 	__u64 ctime, mtime, size, hash;
 	__u32 tgid;
+	__u32 off; /* end of the strings packed so far in event->data: exe, args, interp, cwd, file */
 	long copied;
 
 	if (!event || is_self())
@@ -402,14 +411,13 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	fill_header_of(&event->hdr, VIGIL_EVENT_EXEC, task);
 	event->flags = 0;
 
-	copied = bpf_probe_read_kernel_str(event->exe, sizeof(event->exe), BPF_CORE_READ(bprm, filename));
-	if (copied <= 0) {
+	copied = bpf_probe_read_kernel_str(event->data, VIGIL_EXE_MAX, BPF_CORE_READ(bprm, filename));
+	if (copied <= 0)
 		copied = 1;
-		event->exe[0] = 0;
-	}
 	event->exe_len = copied - 1;
-	if (copied == sizeof(event->exe))
+	if (copied == VIGIL_EXE_MAX)
 		event->flags |= VIGIL_EXEC_EXE_TRUNCATED; /* may also be an exact fit: be pessimistic */
+	off = event->exe_len;
 
 	file = BPF_CORE_READ(bprm, file);
 	inode = BPF_CORE_READ(file, f_inode);
@@ -428,12 +436,12 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		len = VIGIL_ARGS_MAX;
 		event->flags |= VIGIL_EXEC_ARGS_TRUNCATED;
 	}
-	if (len && bpf_probe_read_user(event->args, len, (const void *)arg_start) != 0)
+	if (len && bpf_probe_read_user(EXEC_AT(event, off), len, (const void *)arg_start) != 0)
 		len = 0;
 	event->args_len = len;
 
 	/* This process's program from now on: the path given, the file itself, its ancestry. */
-	hash = mix(fnv1a(event->exe, event->exe_len), lineage_of(BPF_CORE_READ(task, real_parent)));
+	hash = mix(fnv1a(event->data, event->exe_len), lineage_of(BPF_CORE_READ(task, real_parent)));
 	hash = mix(hash, BPF_CORE_READ(inode, i_sb, s_dev));
 	hash = mix(hash, BPF_CORE_READ(inode, i_ino));
 	program.start_ns = event->hdr.start_ns;
@@ -442,6 +450,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	bpf_map_update_elem(&programs, &tgid, &program, BPF_ANY);
 
 	/* Everything else a verdict on this exec reads: argv, ids, the file's state, the cwd. */
+	args.base = off;
 	args.len = len;
 	args.hash = hash_seed();
 	bpf_loop(VIGIL_ARGS_MAX, args_hash_step, &args, 0);
@@ -466,22 +475,25 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		}
 	}
 
-	copied = bpf_probe_read_kernel_str(event->interp, sizeof(event->interp), BPF_CORE_READ(bprm, interp));
+	off += len;
+
+	copied = bpf_probe_read_kernel_str(EXEC_AT(event, off), VIGIL_EXE_MAX, BPF_CORE_READ(bprm, interp));
 	event->interp_len = copied > 0 ? copied - 1 : 0;
+	off += event->interp_len;
 
 	event->cwd_len = walk_path(task, BPF_CORE_READ(task, fs, pwd.dentry),
-				   BPF_CORE_READ(task, fs, pwd.mnt), false, &event->file_depth);
+				   BPF_CORE_READ(task, fs, pwd.mnt), off, &event->file_depth);
 	if (event->file_depth == 0xffff)
 		event->flags |= VIGIL_EXEC_CWD_TRUNCATED;
+	off += event->cwd_len;
 
 	event->file_len = walk_path(task, BPF_CORE_READ(file, f_path.dentry),
-				    BPF_CORE_READ(file, f_path.mnt), true, &event->file_depth);
+				    BPF_CORE_READ(file, f_path.mnt), off, &event->file_depth);
 	if (event->file_depth == 0xffff)
 		event->flags |= VIGIL_EXEC_FILE_TRUNCATED;
+	off += event->file_len;
 
-	size = __builtin_offsetof(struct vigil_exec, args) + (len & (VIGIL_ARGS_MAX * 2 - 1));
-	if (size > sizeof(*event))
-		size = sizeof(*event);
+	size = __builtin_offsetof(struct vigil_exec, data) + (off & (VIGIL_EXEC_DATA - 1));
 	if (bpf_ringbuf_output(&events, event, size, wakeup()) != 0)
 		count_lost(VIGIL_EVENT_EXEC);
 	return 0;
@@ -761,16 +773,12 @@ static __always_inline struct vigil_syscall *syscall_event(__u32 type)
 	return event;
 }
 
+/* The fixed part and the strings: nothing of data after the last string is sent. */
 static __always_inline int submit_syscall(struct vigil_syscall *event)
 {
-	__u64 size;
+	__u32 used = (__u32)event->str0_len + event->str1_len + event->str2_len;
+	__u64 size = __builtin_offsetof(struct vigil_syscall, data) + (used & (VIGIL_SYSCALL_DATA - 1));
 
-	if (event->str2_len)
-		size = sizeof(*event);
-	else if (event->str1_len)
-		size = __builtin_offsetof(struct vigil_syscall, str2);
-	else
-		size = __builtin_offsetof(struct vigil_syscall, str1);
 	if (bpf_ringbuf_output(&events, event, size, wakeup()) != 0)
 		count_lost(event->hdr.type);
 	return 0;
@@ -815,12 +823,13 @@ static __always_inline int maybe_dns(int fd, const void *uaddr, int addrlen, con
 		len = VIGIL_PATH_MAX;
 		event->flags |= VIGIL_STR0_TRUNCATED;
 	}
-	if (bpf_probe_read_user(event->str0, len & (VIGIL_PATH_MAX * 2 - 1), buf) != 0)
+	if (bpf_probe_read_user(event->data, len & (VIGIL_PATH_MAX * 2 - 1), buf) != 0)
 		return 0;
 	event->str0_len = len;
 	event->args[0] = port;
 	event->args[1] = family;
-	__builtin_memcpy(event->str2, addr, 16);
+	/* str2 := the address; str1 stays empty, so it follows str0 */
+	__builtin_memcpy(SYSCALL_AT(event, event->str0_len), addr, 16);
 	event->str2_len = 16;
 	return submit_syscall(event);
 }
@@ -884,7 +893,8 @@ int vigil_socket(struct trace_event_raw_sys_enter *ctx)
 
 /* -- files -------------------------------------------------------------------------------------- */
 
-static __always_inline bool path_matches(const char *path, __u32 kind)
+/* Whether path (len bytes: packed strings have no terminator) starts with a prefix of kind. */
+static __always_inline bool path_matches(const char *path, __u32 len, __u32 kind)
 {
 	struct vigil_config *cfg = bpf_map_lookup_elem(&vigil_config_map, &ZERO);
 	__u32 count = cfg ? cfg->prefixes : 0;
@@ -897,7 +907,8 @@ static __always_inline bool path_matches(const char *path, __u32 kind)
 		if (i >= count)
 			break;
 		prefix = bpf_map_lookup_elem(&prefixes, &i);
-		if (!prefix || !(prefix->kind & kind) || prefix->len > VIGIL_PREFIX_LEN)
+		if (!prefix || !(prefix->kind & kind) || prefix->len > VIGIL_PREFIX_LEN ||
+		    prefix->len > len)
 			continue;
 		for (j = 0; j < VIGIL_PREFIX_LEN; j++) {
 			if (j >= prefix->len)
@@ -913,39 +924,46 @@ static __always_inline bool path_matches(const char *path, __u32 kind)
 	return false;
 }
 
-/* str0 (or str1) := a user string, with its length and truncation flag */
+/* str0, str1, str2 := a user string, with its length and truncation flag. Called in that order
+ * (each string is packed right after the ones before it), each at most once per record. */
 static __always_inline bool read_str0(struct vigil_syscall *event, const char *text)
 {
-	long n = bpf_probe_read_user_str(event->str0, sizeof(event->str0), text);
+	long n = bpf_probe_read_user_str(event->data, VIGIL_PATH_MAX, text);
 
 	if (n <= 0)
 		return false;
 	event->str0_len = n - 1;
-	if (n == sizeof(event->str0))
+	if (n == VIGIL_PATH_MAX)
 		event->flags |= VIGIL_STR0_TRUNCATED;
 	return true;
 }
 
+static __always_inline char *str1_of(struct vigil_syscall *event)
+{
+	return SYSCALL_AT(event, event->str0_len);
+}
+
 static __always_inline bool read_str1(struct vigil_syscall *event, const char *text)
 {
-	long n = bpf_probe_read_user_str(event->str1, sizeof(event->str1), text);
+	long n = bpf_probe_read_user_str(str1_of(event), VIGIL_PATH_MAX, text);
 
 	if (n <= 0)
 		return false;
 	event->str1_len = n - 1;
-	if (n == sizeof(event->str1))
+	if (n == VIGIL_PATH_MAX)
 		event->flags |= VIGIL_STR1_TRUNCATED;
 	return true;
 }
 
 static __always_inline void read_str2(struct vigil_syscall *event, const char *text)
 {
-	long n = bpf_probe_read_user_str(event->str2, sizeof(event->str2), text);
+	long n = bpf_probe_read_user_str(SYSCALL_AT(event, (__u32)event->str0_len + event->str1_len),
+					 VIGIL_SHORT_MAX, text);
 
 	if (n <= 0)
 		return;
 	event->str2_len = n - 1;
-	if (n == sizeof(event->str2))
+	if (n == VIGIL_SHORT_MAX)
 		event->flags |= VIGIL_STR2_TRUNCATED;
 }
 
@@ -959,7 +977,7 @@ static __always_inline int opened(const char *path, __u64 flags, __u64 mode)
 	event = syscall_event(VIGIL_EVENT_OPEN);
 	if (!event || !read_str0(event, path))
 		return 0;
-	if (!path_matches(event->str0, writes ? VIGIL_PREFIX_WRITE : VIGIL_PREFIX_READ))
+	if (!path_matches(event->data, event->str0_len, writes ? VIGIL_PREFIX_WRITE : VIGIL_PREFIX_READ))
 		return 0;
 	event->args[0] = flags;
 	event->args[1] = mode;
@@ -1005,8 +1023,8 @@ static __always_inline int two_paths(__u32 type, const char *from, const char *t
 	if (!event || !read_str0(event, from))
 		return 0;
 	read_str1(event, to);
-	if (watched_only && !path_matches(event->str0, VIGIL_PREFIX_WRITE) &&
-	    !path_matches(event->str1, VIGIL_PREFIX_WRITE))
+	if (watched_only && !path_matches(event->data, event->str0_len, VIGIL_PREFIX_WRITE) &&
+	    !path_matches(str1_of(event), event->str1_len, VIGIL_PREFIX_WRITE))
 		return 0;
 	event->args[0] = arg;
 	return submit_syscall(event);
@@ -1061,7 +1079,8 @@ static __always_inline int unlinked(const char *path, __u64 flags)
 	if (is_self())
 		return 0;
 	event = syscall_event(VIGIL_EVENT_UNLINK);
-	if (!event || !read_str0(event, path) || !path_matches(event->str0, VIGIL_PREFIX_WRITE))
+	if (!event || !read_str0(event, path) ||
+	    !path_matches(event->data, event->str0_len, VIGIL_PREFIX_WRITE))
 		return 0;
 	event->args[0] = flags;
 	return submit_syscall(event);
