@@ -13,7 +13,6 @@ import errno
 import functools
 import logging
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,15 +115,14 @@ _libc.vsnprintf.restype = ctypes.c_int
 _libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
 
 
-_format_buffer = ctypes.create_string_buffer(MAX_MESSAGE)
-_format_lock = threading.Lock()  # ctypes drops the GIL around vsnprintf
-
-
 def _on_libbpf_message(level: int, fmt: bytes | None, args: int | None) -> int:
     with contextlib.suppress(Exception):  # called from C: nothing may escape
-        with _format_lock:
-            _libc.vsnprintf(_format_buffer, MAX_MESSAGE, fmt, args)
-            message = _format_buffer.value.decode("utf-8", "backslashreplace").rstrip()
+        # A buffer per message (they come at load time, a few at most): a kept one would hold
+        # its megabyte for the agent's whole life.
+        buffer = ctypes.create_string_buffer(MAX_MESSAGE)
+        _libc.vsnprintf(buffer, MAX_MESSAGE, fmt, args)
+        message = buffer.value.decode("utf-8", "backslashreplace").rstrip()
+        del buffer
         if message:
             if level == _LIBBPF_WARN:
                 recent_warnings.append(message[-KEPT_TAIL:])
