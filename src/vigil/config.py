@@ -156,7 +156,7 @@ class AgentConfig:
     playbooks: tuple[Playbook, ...] = ()
     response: ResponseConfig = ResponseConfig()
     btf_path: Path = Path("/sys/kernel/btf/vmlinux")
-    ringbuf_bytes: int = 8 << 20
+    ringbuf_bytes: int = 2 << 20
     rules: RulesConfig = RulesConfig()
     #: a database URL (``postgresql://user:password@host/db``); ``None`` = SQLite in the data dir
     store_url: str | None = None
