@@ -19,6 +19,7 @@ Two situations are measured, and each line says which:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -454,7 +455,8 @@ def bench_cpu(scale: float) -> None:
                 time.sleep(duration)
                 for other in container_pids(container):
                     if other != init:
-                        os.kill(other, signal.SIGKILL)
+                        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                            os.kill(other, signal.SIGKILL)
                 for worker in workers:
                     worker.wait(30)
 
