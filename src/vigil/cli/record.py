@@ -138,7 +138,7 @@ def replay(
     from vigil.bootstrap import RunOptions, build_agent
     from vigil.record.store import Store
     from vigil.sensor.adapters import falco_sensor, tetragon_sensor
-    from vigil.sensor.replay import ReplaySensor
+    from vigil.sensor.replay import replay_sensor
 
     try:
         if format not in FORMATS:
@@ -152,7 +152,7 @@ def replay(
         elif format == "tetragon":
             sensor = tetragon_sensor(str(recording))
         else:
-            sensor = ReplaySensor(Path("/dev/stdin") if str(recording) == "-" else recording)
+            sensor = replay_sensor(str(recording))
         with tempfile.TemporaryDirectory(prefix="vigil-replay-") as scratch:
             directory = data_dir or Path(scratch)
             options = RunOptions(
