@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from vigil.errors import ConfigError
 from vigil.models import ContainerInfo, Event, EventType, ProcessInfo, Workload
 from vigil.sensor import Sensor
 from vigil.sensor.adapters import falco_sensor, tetragon_sensor
+from vigil.sensor.ebpf import EbpfSensor
 from vigil.sensor.kernel_filter import FilterSync, dest_key
 from vigil.sensor.layers import OVERLAYFS_MAGIC, WritableLayers
 from vigil.sensor.loss import LOSS_RULE, LossDetector, LossTracker, loss_event
@@ -363,3 +364,51 @@ def test_writable_layer_asks_any_live_process_of_the_container(tmp_path: Path) -
     assert layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/dropped", 9, pids)
     assert not layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/sleep", 9, ())  # cached: lower
     assert not layers.on_writable_layer(0xEF53, "/bin/dropped", 9, ())  # not an overlay
+
+
+# -- when the ring buffer is read ----------------------------------------------------------------
+class _FakeRing:
+    """A ring buffer whose records arrive when the test says, without waking anyone."""
+
+    def __init__(self, handler: Callable[[bytes], int | None]) -> None:
+        self.handler = handler
+        self.waiting: list[bytes] = []
+
+    def consume(self) -> int:
+        taken, self.waiting = self.waiting, []
+        for record in taken:
+            self.handler(record)
+        return len(taken)
+
+    def pending(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return -1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_record_written_after_a_wake_up_is_read_without_another() -> None:
+    # The programs wake the reader at most every 2 ms; the agent then drains once more a little
+    # later. That follow-up must count from the LAST drain that found records: one armed by an
+    # earlier drain can fire before a record written just after a later wake-up, and then
+    # nothing reads it until some other event wakes the reader.
+    async def main() -> list[bytes]:
+        sensor = EbpfSensor(cache_dir=Path("/nonexistent"), drain_interval=0.2)
+        ring = _FakeRing(sensor._on_record)
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        sensor._ring, sensor._loop, sensor._queue = ring, asyncio.get_running_loop(), queue  # type: ignore[assignment]
+        ring.waiting.append(b"x")
+        sensor._drain()  # a wake-up at T: the follow-up is due at T + 0.2
+        await asyncio.sleep(0.15)
+        ring.waiting.append(b"a")
+        sensor._drain()  # another wake-up at T + 0.15
+        await asyncio.sleep(0.1)
+        ring.waiting.append(b"b")  # at T + 0.25: inside the wake-up window, no wake-up
+        await asyncio.sleep(0.35)
+        sensor._ring = None  # nothing left to drain
+        return [queue.get_nowait() for _ in range(queue.qsize())]  # type: ignore[misc]
+
+    assert asyncio.run(main()) == [b"x", b"a", b"b"]
