@@ -446,7 +446,8 @@ class EbpfSensor:
         event = self._processes.observe(record_event(record, self._clock))
         if isinstance(record, ExecRecord):
             event = self._exec_origin(record, event)
-            if record.exec_hash:
+            # only a filtered cgroup's execs can be remembered (host execs never are)
+            if record.exec_hash and record.header.cgroup_id in self._allowed:
                 self._exec_hashes[(record.header.pid, record.header.ktime_ns)] = (
                     record.header.cgroup_id,
                     record.exec_hash,
