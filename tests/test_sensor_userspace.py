@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import struct
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from vigil.sensor.proc_connector import (
     parse_messages,
 )
 from vigil.sensor.process_tree import NSEC_PER_TICK, ProcessTree
+from vigil.sensor.wakeups import MemoryCell, ReaderSchedule
 from vigil.sensor.watch import DEFAULT_READ, WatchedPaths
 
 DATA = Path(__file__).parent / "data"
@@ -391,24 +393,67 @@ class _FakeRing:
 
 
 def test_a_record_written_after_a_wake_up_is_read_without_another() -> None:
-    # The programs wake the reader at most every 2 ms; the agent then drains once more a little
-    # later. That follow-up must count from the LAST drain that found records: one armed by an
-    # earlier drain can fire before a record written just after a later wake-up, and then
-    # nothing reads it until some other event wakes the reader.
+    # The programs do not wake the reader before the time it promised to drain on its own; the
+    # drain it arms must come after that time. A drain armed by an earlier drain can fire before
+    # a record written just after a later one, and then nothing reads it until some other event
+    # wakes the reader.
     async def main() -> list[bytes]:
         sensor = EbpfSensor(cache_dir=Path("/nonexistent"), drain_interval=0.2)
         ring = _FakeRing(sensor._on_record)
         queue: asyncio.Queue[object] = asyncio.Queue()
         sensor._ring, sensor._loop, sensor._queue = ring, asyncio.get_running_loop(), queue  # type: ignore[assignment]
         ring.waiting.append(b"x")
-        sensor._drain()  # a wake-up at T: the follow-up is due at T + 0.2
+        sensor._on_readable()  # a wake-up at T: quiet until T + 0.216, a drain at T + 0.2
         await asyncio.sleep(0.15)
         ring.waiting.append(b"a")
-        sensor._drain()  # another wake-up at T + 0.15
+        sensor._on_readable()  # another at T + 0.15: quiet until T + 0.366
         await asyncio.sleep(0.1)
-        ring.waiting.append(b"b")  # at T + 0.25: inside the wake-up window, no wake-up
+        ring.waiting.append(b"b")  # at T + 0.25: before the promised time, no wake-up
         await asyncio.sleep(0.35)
         sensor._ring = None  # nothing left to drain
         return [queue.get_nowait() for _ in range(queue.qsize())]  # type: ignore[misc]
 
     assert asyncio.run(main()) == [b"x", b"a", b"b"]
+
+
+def test_a_stream_of_records_is_read_by_the_readers_own_timer_which_stops_when_idle() -> None:
+    async def main() -> tuple[int, list[bytes], bool]:
+        sensor = EbpfSensor(cache_dir=Path("/nonexistent"), drain_interval=0.01)
+        ring = _FakeRing(sensor._on_record)
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        sensor._ring, sensor._loop, sensor._queue = ring, asyncio.get_running_loop(), queue  # type: ignore[assignment]
+        cell = sensor._schedule.cell
+        sent: list[bytes] = []
+        for i in range(60):  # a record every 3 ms: the programs wake the reader only when
+            record = b"%d" % i  # the promised time has passed, as vigil.bpf.c's wakeup() does
+            ring.waiting.append(record)
+            sent.append(record)
+            if time.monotonic_ns() >= cell.get():
+                cell.set(time.monotonic_ns() + 2_000_000)
+                sensor._on_readable()
+            await asyncio.sleep(0.003)
+        await asyncio.sleep(0.2)
+        idle = sensor._drain_timer is None
+        return sensor.wakeups, [queue.get_nowait() for _ in range(queue.qsize())], idle  # type: ignore[misc]
+
+    wakeups, received, idle = asyncio.run(main())
+    assert received == [b"%d" % i for i in range(60)]
+    assert wakeups <= 3  # the first record, and a timer late by more than the slack
+    assert idle  # no timer left once the records stopped
+
+
+def test_reader_schedule_polls_while_records_come_and_sleeps_after_its_promise() -> None:
+    now = [1_000_000_000]
+    cell = MemoryCell()
+    schedule = ReaderSchedule(cell, interval=0.004, slack=0.016, clock_ns=lambda: now[0])
+    assert schedule.after_drain(found=True) == 0.004
+    assert cell.get() == now[0] + 20_000_000  # the programs keep quiet for interval + slack
+    now[0] += 4_000_000
+    assert schedule.after_drain(found=False) == 0.004  # the promise still holds: keep polling
+    now[0] += 15_000_000  # 1 ms of the promise left: one more drain just after it
+    assert schedule.after_drain(found=False) == pytest.approx(0.0015)
+    now[0] += 2_000_000
+    assert schedule.after_drain(found=False) is None  # kept: sleep until woken
+    # a program that woke the reader promised 2 ms on its behalf: drained after those too
+    cell.set(now[0] + 2_000_000)
+    assert schedule.after_drain(found=False) == pytest.approx(0.0025)

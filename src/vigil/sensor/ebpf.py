@@ -44,6 +44,7 @@ from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
 from vigil.sensor.process_tree import ProcessTree, cgroup2_root
 from vigil.sensor.ringbuf import RingReader, open_ring_reader
+from vigil.sensor.wakeups import MappedCell, MemoryCell, ReaderSchedule
 from vigil.sensor.watch import DEFAULT_WATCH, WatchedPaths
 
 log = logging.getLogger("vigil.sensor.ebpf")
@@ -68,6 +69,9 @@ RECORDS_PER_TURN = 256
 FILTER_VALUE = struct.Struct("=I")
 #: VIGIL_WAKEUP_NS in vigil.bpf.c: the programs wake the reader at most this often
 WAKEUP_WINDOW_S = 0.002
+#: how late a drain timer may run before the programs wake the reader (vigil.sensor.wakeups)
+DRAIN_SLACK_S = 0.016
+QUIET_MAP = "reader_quiet_until"
 #: execs remembered as allowed, per cgroup (the kernel map holds 65536 in all)
 MAX_EXECS_PER_CGROUP = 1024
 #: execs waiting for the agent's verdict (see remember_exec): a bounded table
@@ -116,12 +120,15 @@ class EbpfSensor:
         self.watch = watch
         self.proc_root = proc_root
         self.loss_poll_interval = loss_poll_interval
-        #: the programs wake the reader at most every 2 ms (see wakeup() in vigil.bpf.c): after
-        #: the last drain that found records, one more follows this much later, for records
-        #: written just after a wake-up; a drain that finds none arms nothing (no timer when
-        #: idle). Must exceed those 2 ms: a record after the drains stop then always wakes us.
+        #: while records keep coming the reader drains this often on its own, and the programs
+        #: do not wake it (vigil.sensor.wakeups); must exceed the programs' 2 ms between two
+        #: wake-ups, which is how long a woken reader has to come
         self.drain_interval = drain_interval
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._schedule = ReaderSchedule(MemoryCell(), interval=drain_interval, slack=DRAIN_SLACK_S)
+        #: drains that began because the ring buffer polled readable (a program woke the reader),
+        #: as opposed to the reader's own timer
+        self.wakeups = 0
 
         self._mounted: list[KernelFilesystem] = []
         self._object: int | None = None
@@ -331,6 +338,11 @@ class EbpfSensor:
                 del self._program_fds[name]  # loaded but idle: not one of ours to report
         if not self._links:
             raise SensorError(f"{object_path} holds no BPF program")
+        quiet_fd = bpf.check_rc(lib.bpf_map__fd(bpf.find_map(obj, QUIET_MAP)), "map fd")
+        try:
+            self._schedule.cell = MappedCell(quiet_fd)
+        except OSError as exc:
+            raise bpf.failure(f"map {QUIET_MAP}", exc.errno or errno.EINVAL) from exc
         ring_fd = bpf.check_rc(lib.bpf_map__fd(ringbuf_map), "ring buffer map fd")
         try:
             self._ring = open_ring_reader(ring_fd, self.ringbuf_bytes, self._on_record)
@@ -344,7 +356,11 @@ class EbpfSensor:
         self._boot_wall_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         self._loss_task = self._loop.create_task(self._watch_losses())
         self._reader_fd = self._ring.fileno()
-        self._loop.add_reader(self._reader_fd, self._drain)
+        self._loop.add_reader(self._reader_fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        self.wakeups += 1
+        self._drain()
 
     def _drain_on_timer(self) -> None:
         self._drain_timer = None
@@ -372,13 +388,14 @@ class EbpfSensor:
             self._lost_user += 1  # closing with a full queue: counted, as every loss is
             self._held = None
         rc = self._ring.consume()
-        if (rc != 0 or self._ring.pending()) and not final and self._loop is not None:
-            # counted from the last drain that found records (not an earlier one), so that it
-            # comes later than the wake-up window of any record already read; also when a
-            # record was still being written (its wake-up may have been skipped)
+        if not final and self._loop is not None:
+            # a record still being written counts as found: its wake-up may have been skipped
+            delay = self._schedule.after_drain(rc != 0 or self._ring.pending())
             if self._drain_timer is not None:
-                self._drain_timer.cancel()
-            self._drain_timer = self._loop.call_later(self.drain_interval, self._drain_on_timer)
+                self._drain_timer.cancel()  # this drain settled what it was armed for
+            self._drain_timer = (
+                None if delay is None else self._loop.call_later(delay, self._drain_on_timer)
+            )
         if rc == -errno.EAGAIN and not final:
             self._pause()
         elif rc < 0:
@@ -399,7 +416,7 @@ class EbpfSensor:
             return
         self._paused = False
         if self._reader_fd is not None and self._loop is not None:
-            self._loop.add_reader(self._reader_fd, self._drain)
+            self._loop.add_reader(self._reader_fd, self._on_readable)
             self._loop.call_soon(self._drain)
 
     def _on_record(self, data: bytes) -> int:
@@ -541,6 +558,8 @@ class EbpfSensor:
             self._drain(final=True)  # deliver what the programs wrote before they were detached
             self._ring.close()
             self._ring = None
+        self._schedule.cell.close()
+        self._schedule.cell = MemoryCell()
         if self._lost_fd is not None:
             try:
                 self._lost_kernel_at_close = self._read_lost_kernel()

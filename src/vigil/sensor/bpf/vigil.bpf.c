@@ -152,32 +152,33 @@ static const __u32 ZERO = 0;
 #define EXEC_AT(event, off) ((event)->data + ((off) & (VIGIL_EXEC_DATA / 2 - 1)))
 #define SYSCALL_AT(event, off) ((event)->data + ((off) & (VIGIL_SYSCALL_DATA / 2 - 1)))
 
-/* Waking the reader costs more than the rest of a record (an irq_work, an IPI in a VM), so a
- * storm must not wake it per record: the first record after a quiet spell wakes it at once, then
- * at most one every VIGIL_WAKEUP_NS, or whenever a burst has piled up VIGIL_WAKEUP_BYTES. After
- * a drain that found records, user space drains again a little later than VIGIL_WAKEUP_NS
- * (ebpf.py WAKEUP_WINDOW_S), so a record written just after a wake-up never waits for long. */
+/* Waking the reader costs far more than the rest of a record (an irq_work: an IPI, a VM exit in
+ * a VM), so the programs and the reader share the time until which the reader drains on its own
+ * (vigil/sensor/wakeups.py): a record before it wakes no one; a record after it wakes the reader
+ * and moves it VIGIL_WAKEUP_NS ahead, so a reader slow to come is woken at most every 2 ms. A
+ * burst that has piled up VIGIL_WAKEUP_BYTES always wakes it. */
 #define VIGIL_WAKEUP_NS (2 * 1000 * 1000)
 #define VIGIL_WAKEUP_BYTES (256 << 10)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE); /* the reader writes it in place */
 	__type(key, __u32);
 	__type(value, __u64);
-} last_wakeup SEC(".maps");
+} reader_quiet_until SEC(".maps");
 
 static __always_inline __u64 wakeup(void)
 {
-	__u64 *last = bpf_map_lookup_elem(&last_wakeup, &ZERO);
+	__u64 *quiet_until = bpf_map_lookup_elem(&reader_quiet_until, &ZERO);
 	__u64 now = bpf_ktime_get_ns();
 
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > VIGIL_WAKEUP_BYTES)
 		return BPF_RB_FORCE_WAKEUP;
-	if (last && now - *last < VIGIL_WAKEUP_NS)
+	if (quiet_until && now < *quiet_until)
 		return BPF_RB_NO_WAKEUP;
-	if (last)
-		*last = now; /* racy between CPUs on purpose: at worst one more wake-up */
+	if (quiet_until)
+		*quiet_until = now + VIGIL_WAKEUP_NS; /* racy on purpose: at worst one more wake-up */
 	return BPF_RB_FORCE_WAKEUP;
 }
 
