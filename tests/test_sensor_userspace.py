@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import shutil
 import struct
 import time
 from collections.abc import Callable, Iterable
@@ -108,6 +109,38 @@ def test_tree_never_lends_a_recycled_pid_its_old_identity(tmp_path: Path) -> Non
     tree.observe(ev(EventType.EXEC, 300, 1, 1000, exe="/bin/old"))
     other = tree.observe(ev(EventType.CONNECT, 300, 1, 2000))
     assert other.process.exe == ""  # a different process: not in /proc either
+
+
+def test_an_ancestry_is_found_once_and_remembered(tmp_path: Path) -> None:
+    fake_proc(tmp_path, 1, 0, "/sbin/init", ["init"], 1)
+    fake_proc(tmp_path, 100, 1, "/usr/bin/containerd-shim", ["shim"], 50)
+    fake_proc(tmp_path, 200, 100, "/bin/sh", ["sh"], 80)
+    tree = ProcessTree(proc_root=tmp_path)
+    tree.observe(ev(EventType.CONNECT, 200, 100, 80 * NSEC_PER_TICK))
+    for pid in (1, 100, 200):  # gone from /proc: the tree no longer needs it
+        shutil.rmtree(tmp_path / str(pid))
+    tree.observe(ev(EventType.FORK, 300, 200, 999))
+    tree.observe(ev(EventType.EXEC, 300, 200, 999, exe="/bin/nc"))
+    connect = tree.observe(ev(EventType.CONNECT, 300, 200, 999))
+    assert connect.process.ancestors == ("/bin/sh", "/usr/bin/containerd-shim", "/sbin/init")
+    # re-parented when its parent exited: its ancestry is found again
+    orphan = tree.observe(ev(EventType.CONNECT, 300, 1, 999))
+    assert orphan.process.ancestors == ("/sbin/init",)
+
+
+def test_an_ancestry_deeper_than_max_depth_is_cut_but_never_remembered_cut(
+    tmp_path: Path,
+) -> None:
+    for pid in range(1, 7):  # /bin/p1 (pid 1) > /bin/p2 > ... > /bin/p6, found in /proc
+        fake_proc(tmp_path, pid, pid - 1, f"/bin/p{pid}", [f"p{pid}"], pid)
+    tree = ProcessTree(proc_root=tmp_path, max_depth=3)
+
+    def ancestors(pid: int) -> tuple[str, ...]:
+        return tree.observe(ev(EventType.OPEN, pid, pid - 1, pid * NSEC_PER_TICK)).process.ancestors
+
+    assert ancestors(6) == ("/bin/p5", "/bin/p4", "/bin/p3")  # walked up to p3 only
+    assert ancestors(4) == ("/bin/p3", "/bin/p2", "/bin/p1")
+    assert ancestors(5) == ("/bin/p4", "/bin/p3", "/bin/p2")
 
 
 def test_tree_is_bounded(tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ class Node:
     ppid: int
     program: Program | None
     cgroup_id: int = 0
+    #: executables of its ancestors, nearest first, once found (see ProcessTree.ancestors)
+    ancestors: tuple[str, ...] | None = None
 
 
 class ProcessTree:
@@ -89,20 +91,26 @@ class ProcessTree:
         self._note_cgroup(event.cgroup_id, p.start_ns)
         if event.type is EventType.EXEC:
             program = Program(p.exe, p.cmdline, p.cmdline_truncated)
-            self._store(Node(p.pid, p.start_ns, p.ppid, program, event.cgroup_id))
-            return self._with_lineage(event, None)
+            node = Node(p.pid, p.start_ns, p.ppid, program, event.cgroup_id)
+            known = self._nodes.get(p.pid)
+            if known is not None and (known.start_ns, known.ppid) == (p.start_ns, p.ppid):
+                node.ancestors = known.ancestors  # an exec changes the program, not the ancestry
+            self._store(node)
+            return self._with_lineage(event, node, None)
         if event.type is EventType.FORK:
             parent = self._node(p.ppid, 0)
             inherited = parent.program if parent else None
-            known = self._nodes.get(p.pid)
+            child = self._nodes.get(p.pid)
             # unless the child's exec, recorded on another CPU, came first: it knows better
-            if known is None or known.start_ns != p.start_ns:
-                self._store(Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id))
-            return self._with_lineage(event, inherited)
+            if child is None or child.start_ns != p.start_ns:
+                child = Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id)
+                self._store(child)
+            return self._with_lineage(event, child, inherited)
         node = self._node(p.pid, p.start_ns)
         if node is not None and p.ppid and node.ppid != p.ppid:
             node.ppid = p.ppid  # re-parented to a subreaper
-        enriched = self._with_lineage(event, node.program if node else None)
+            node.ancestors = None
+        enriched = self._with_lineage(event, node, node.program if node else None)
         if event.type is EventType.EXIT:
             self._nodes.pop(p.pid, None)
         return enriched
@@ -117,25 +125,47 @@ class ProcessTree:
         """The earliest process start (ns since boot) seen in ``cgroup_id``."""
         return self._cgroup_start.get(cgroup_id)
 
-    def lineage(self, pid: int, ppid: int) -> tuple[str, ...]:
-        """Executables of ``pid``'s ancestors, nearest first (parent first)."""
-        names: list[str] = []
-        seen = {pid}
-        current = ppid
-        while current > 0 and current not in seen and len(names) < self.max_depth:
-            seen.add(current)
-            node = self._node(current, 0)
-            if node is None:
+    def ancestors(self, node: Node) -> tuple[str, ...]:
+        """Executables of ``node``'s ancestors, nearest first (parent first), at most
+        ``max_depth``: walked up to the nearest ancestor that knows its own, then remembered on
+        every node walked. So each event costs a lookup, not a walk, and an ancestry is as it
+        was when first found (as the kernel's lineage hash is, copied at fork): a later exec of
+        an ancestor does not rename it, a re-parented process finds its ancestry again."""
+        if node.ancestors is not None:
+            return node.ancestors
+        walked = [node]
+        seen = {node.pid}
+        above: tuple[str, ...] = ()
+        complete = True  # False: stopped at max_depth with more ancestors beyond
+        while True:
+            ppid = walked[-1].ppid
+            if ppid <= 0 or ppid in seen:
                 break
-            names.append(node.program.exe if node.program else "")
-            current = node.ppid
-        return tuple(names)
+            if len(walked) > self.max_depth:
+                complete = False
+                break
+            parent = self._node(ppid, 0)
+            if parent is None:
+                break
+            if parent.ancestors is not None:
+                above = (_exe_of(parent), *parent.ancestors)
+                break
+            seen.add(ppid)
+            walked.append(parent)
+        for below in reversed(walked):
+            known = above[: self.max_depth]
+            if complete or below is node:
+                below.ancestors = known
+            above = (_exe_of(below), *known)
+        return node.ancestors or ()
 
     # -- internals -------------------------------------------------------------------------
-    def _with_lineage(self, event: Event, program: Program | None) -> Event:
+    def _with_lineage(self, event: Event, node: Node | None, program: Program | None) -> Event:
         # In place: the event is the sensor's own until it is published (see vigil.models).
         p = event.process
-        ancestors = self.lineage(p.pid, p.ppid)
+        if node is None:  # neither seen nor in /proc: its parent may still be known
+            node = Node(p.pid, p.start_ns, p.ppid, None)
+        ancestors = self.ancestors(node)
         p.ancestors = ancestors
         p.parent_exe = ancestors[0] if ancestors else ""
         if program is not None and event.type is not EventType.EXEC:
@@ -211,6 +241,10 @@ class ProcessTree:
                     self._cgroup_ids[path] = found
                 return self._cgroup_ids[path]
         return 0
+
+
+def _exe_of(node: Node) -> str:
+    return node.program.exe if node.program else ""
 
 
 def stat_fields(base: Path) -> tuple[int, int] | None:
