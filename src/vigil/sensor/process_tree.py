@@ -91,12 +91,12 @@ class ProcessTree:
         self._note_cgroup(event.cgroup_id, p.start_ns)
         if event.type is EventType.EXEC:
             program = Program(p.exe, p.cmdline, p.cmdline_truncated)
-            node = Node(p.pid, p.start_ns, p.ppid, program, event.cgroup_id)
+            execed = Node(p.pid, p.start_ns, p.ppid, program, event.cgroup_id)
             known = self._nodes.get(p.pid)
             if known is not None and (known.start_ns, known.ppid) == (p.start_ns, p.ppid):
-                node.ancestors = known.ancestors  # an exec changes the program, not the ancestry
-            self._store(node)
-            return self._with_lineage(event, node, None)
+                execed.ancestors = known.ancestors  # an exec changes the program, not ancestry
+            self._store(execed)
+            return self._with_lineage(event, execed, None)
         if event.type is EventType.FORK:
             parent = self._node(p.ppid, 0)
             inherited = parent.program if parent else None
