@@ -340,15 +340,20 @@ def storm_slowdown(
         batch()  # warm caches (attached: the profile's execs are remembered meanwhile)
         samples: dict[bool, list[Sample]] = {True: [], False: []}
         agent_cpu = {True: 0.0, False: 0.0}
+        seen = {True: 0, False: 0}  # events the programs saw (to user space or dropped there)
         before = health(running.port)["sensor_stats"]
         for i in range(pairs):
             for attached in (False, True) if i % 2 == 0 else (True, False):
                 running.attach(attached)
+                counted = kernel_events(health(running.port)["sensor_stats"])
                 spent = cpu_seconds(running.pid)
                 samples[attached].append(batch())
                 agent_cpu[attached] += cpu_seconds(running.pid) - spent
+                seen[attached] += kernel_events(health(running.port)["sensor_stats"]) - counted
         running.attach(True)
         after = health(running.port)["sensor_stats"]
+    if seen[False] * 100 > seen[True]:  # a few records of the batch before may arrive late
+        raise SystemExit(f"the programs still ran while detached: {seen}")
     with_agent, without = samples[True], samples[False]
     wall = [(w.wall / b.wall - 1) * 100 for w, b in zip(with_agent, without, strict=True)]
     cpu = [(w.cpu / b.cpu - 1) * 100 for w, b in zip(with_agent, without, strict=True)]
@@ -375,6 +380,8 @@ def storm_slowdown(
             "wall_with_s": round(sum(s.wall for s in with_agent), 3),
             "reached_user_space": after["received"] - before["received"],
             "dropped_in_kernel": after["filtered"] - before["filtered"],
+            "events_seen_with": seen[True],
+            "events_seen_without": seen[False],
         },
     )
 

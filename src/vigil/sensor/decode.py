@@ -18,6 +18,7 @@ import struct
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from vigil.models import (
     DnsInfo,
@@ -163,8 +164,9 @@ class WallClock:
         return _EPOCH + timedelta(microseconds=(ktime_ns + self.offset_ns) // 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+# The records are named tuples: immutable like frozen dataclasses, and built once per record at
+# a sixth of their cost (a frozen dataclass sets each field through object.__setattr__).
+class Header(NamedTuple):
     type: int
     pid: int
     ppid: int
@@ -176,8 +178,7 @@ class Header:
     start_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class ExecRecord:
+class ExecRecord(NamedTuple):
     header: Header
     flags: int
     exe: bytes
@@ -194,8 +195,7 @@ class ExecRecord:
     exec_hash: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectRecord:
+class ConnectRecord(NamedTuple):
     header: Header
     #: connect(2)'s return value (0, -EINPROGRESS, -ECONNREFUSED, …): attempts are reported too
     ret: int
@@ -205,8 +205,7 @@ class ConnectRecord:
     addr: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SocketRecord:
+class SocketRecord(NamedTuple):
     header: Header
     ret: int
     family: int
@@ -217,8 +216,7 @@ class SocketRecord:
     remote_addr: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SyscallRecord:
+class SyscallRecord(NamedTuple):
     header: Header
     ret: int
     args: tuple[int, int, int, int]
@@ -226,8 +224,7 @@ class SyscallRecord:
     strings: tuple[bytes, bytes, bytes]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
+class TaskRecord(NamedTuple):
     header: Header
     exit_code: int
 

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from vigil.models import Event, EventType
 from vigil.sensor.decode import ARGS_MAX, EXE_MAX, argv_text, safe_text
@@ -29,8 +30,7 @@ STARTTIME_INDEX = 22 - 3
 DEFAULT_MAX_DEPTH = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+class Program(NamedTuple):  # one per exec: a named tuple is the cheapest immutable record
     exe: str
     cmdline: str
     #: argv was cut or escaped (same meaning as ProcessInfo.cmdline_truncated)
