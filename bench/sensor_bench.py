@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VIGIL = ROOT / ".venv" / "bin" / "vigil"
 RESULTS = ROOT / "bench" / "results" / "sensor.jsonl"
 TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's vigil, whichever interpreter runs us
 
 
 def free_port() -> int:
@@ -137,7 +138,6 @@ def kernel_events(stats: dict) -> int:  # type: ignore[type-arg]
 @contextmanager
 def busybox_container(tmp: Path) -> Iterator[Any]:
     """A running runc container (busybox, host network) for the steady-state benchmarks."""
-    sys.path.insert(0, str(ROOT / "src"))
     from vigil.lab import RuncContainer, build_busybox_rootfs
 
     rootfs = build_busybox_rootfs(tmp / "rootfs")
@@ -149,6 +149,14 @@ def busybox_container(tmp: Path) -> Iterator[Any]:
         yield container
     finally:
         container.remove()
+
+
+def cgroup_dir(pid: int) -> Path:
+    """The cgroup2 directory of process ``pid``."""
+    from vigil.sensor.process_tree import cgroup2_root
+
+    relative = Path(f"/proc/{pid}/cgroup").read_text().split("0::", 1)[1].split()[0]
+    return (cgroup2_root() or Path("/sys/fs/cgroup")) / relative.lstrip("/")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -237,7 +245,6 @@ class StormContainer:
     )
 
     def __init__(self, tmp: Path) -> None:
-        sys.path.insert(0, str(ROOT / "src"))
         from vigil.lab import RuncContainer, build_busybox_rootfs
 
         self.rootfs = build_busybox_rootfs(tmp / "rootfs")
@@ -253,12 +260,7 @@ class StormContainer:
 
     def __enter__(self) -> StormContainer:
         self.container.start()
-        relative = Path(f"/proc/{self.container.pid}/cgroup").read_text().split("0::", 1)[1]
-        sys.path.insert(0, str(ROOT / "src"))
-        from vigil.sensor.process_tree import cgroup2_root
-
-        root = cgroup2_root() or Path("/sys/fs/cgroup")
-        self.cpu_stat = root / relative.split()[0].lstrip("/") / "cpu.stat"
+        self.cpu_stat = cgroup_dir(self.container.pid) / "cpu.stat"
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -514,11 +516,7 @@ def agent_cpu(pid: int, port: int, seconds: float, work: Callable[[float], None]
 
 def container_pids(container: Any) -> list[int]:
     """Every process of the container (its cgroup2 procs), from the host's side."""
-    relative = Path(f"/proc/{container.pid}/cgroup").read_text().split("0::", 1)[1].split()[0]
-    sys.path.insert(0, str(ROOT / "src"))
-    from vigil.sensor.process_tree import cgroup2_root
-
-    procs = (cgroup2_root() or Path("/sys/fs/cgroup")) / relative.lstrip("/") / "cgroup.procs"
+    procs = cgroup_dir(container.pid) / "cgroup.procs"
     return [int(line) for line in procs.read_text().split()]
 
 
@@ -582,8 +580,8 @@ def bench_cpu(scale: float) -> None:
 
 def bench_burst(scale: float) -> None:
     n = int(100_000 * scale)
-    # the default configuration (8 MiB ring buffer): opens of a watched file, every one an
-    # event that must reach user space
+    # the default configuration (2 MiB ring buffer, 131,072-record queue): opens of a watched
+    # file, every one an event that must reach user space
     with tempfile.TemporaryDirectory() as tmp, agent(Path(tmp)) as running:
         pid, port = running.pid, running.port
         before = health(port)["sensor_stats"]
@@ -616,7 +614,6 @@ def bench_burst(scale: float) -> None:
 
 
 def bench_rss(scale: float) -> None:
-    sys.path.insert(0, str(ROOT / "src"))
     from vigil.lab import RuncContainer, build_busybox_rootfs
 
     count = int(200 * scale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -178,3 +179,35 @@ def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
     syscall_strings = decode.SYSCALL_SIZE - decode.SYSCALL_DATA
     assert syscall_strings <= syscall_room // 2
     assert syscall_room // 2 - 1 + decode.PATH_MAX <= syscall_room
+
+
+def test_libbpf_messages_are_formatted_only_when_kept_or_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctypes
+
+    from vigil.sensor import libbpf
+
+    # a va_list to go with formats that convert nothing (vsnprintf copies it all the same)
+    no_args = ctypes.create_string_buffer(64)
+    args = ctypes.addressof(no_args)
+    buffers: list[int] = []  # a loaded program sends thousands: each formatted costs 1 MiB
+    make_buffer = ctypes.create_string_buffer
+
+    def counted(size: int) -> ctypes.Array[ctypes.c_char]:
+        buffers.append(size)
+        return make_buffer(size)
+
+    monkeypatch.setattr(ctypes, "create_string_buffer", counted)
+    caplog.set_level(logging.INFO, logger="vigil.sensor.libbpf")
+    libbpf.recent_warnings.clear()
+    libbpf._on_libbpf_message(2, b"debug chatter of a load\n", args)  # LIBBPF_DEBUG: skipped
+    assert buffers == []
+    libbpf._on_libbpf_message(1, b"an info line\n", args)
+    libbpf._on_libbpf_message(0, b"a warning\n", args)
+    logged = [r.getMessage() for r in caplog.records if r.name == "vigil.sensor.libbpf"]
+    assert logged == ["libbpf: an info line", "libbpf: a warning"]
+    assert list(libbpf.recent_warnings) == ["a warning"]
+    caplog.set_level(logging.DEBUG, logger="vigil.sensor.libbpf")
+    libbpf._on_libbpf_message(2, b"debug chatter of a load\n", args)
+    assert caplog.records[-1].getMessage() == "libbpf: debug chatter of a load"

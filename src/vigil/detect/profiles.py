@@ -314,11 +314,7 @@ class ProfileBook:
         workload, container = event.workload, event.container
         if workload is None or container is None or container.is_host:
             return False
-        profile = self._profiles.get(workload.key)
-        image = container.image
-        if profile is not None and image and profile.image and profile.image != image:
-            previous = self._previous.get(workload.key)
-            profile = previous if previous is not None and previous.image == image else None
+        profile = self._existing_profile_for(workload.key, container.image)
         if profile is None or profile.state is not ProfileState.LOCKED:
             return False
         found = items_of(event)
@@ -355,16 +351,22 @@ class ProfileBook:
             self._profiles[key] = current
             self._dirty.add(key)
             return current
-        if not image or image == current.image:
-            return current
-        if not current.image:
+        if image and not current.image:
             current.image = image
             self._dirty.add(key)
             return current
+        existing = self._existing_profile_for(key, image)
+        return existing if existing is not None else self._new_version(current, now, image=image)
+
+    def _existing_profile_for(self, key: str, image: str) -> Profile | None:
+        """The profile events of ``image`` belong to, if there is one yet: the current one (an
+        event or a profile without image goes with it), or the previous one for a replica of
+        the old image during a rollout."""
+        current = self._profiles.get(key)
+        if current is None or not image or not current.image or image == current.image:
+            return current
         previous = self._previous.get(key)
-        if previous is not None and previous.image == image:
-            return previous  # a replica of the old image, during a rollout
-        return self._new_version(current, now, image=image)
+        return previous if previous is not None and previous.image == image else None
 
     def _new_version(self, current: Profile, now: datetime, *, image: str) -> Profile:
         self._previous[current.key] = current

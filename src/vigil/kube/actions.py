@@ -210,12 +210,15 @@ class KubeActions:
         return f"scaled {kind} {ref.namespace}/{name} from {replicas} to 0"
 
     async def _label(self, ref: PodRef, labels: dict[str, str]) -> None:
+        await self._patch_metadata(ref, "label", {"labels": labels})
+
+    async def _patch_metadata(self, ref: PodRef, verb: str, metadata: dict[str, Any]) -> None:
         await self._call(
-            f"label pod {ref.name}",
+            f"{verb} pod {ref.name}",
             self.client.patch(
                 Pod,
                 ref.name,
-                {"metadata": {"labels": labels}},
+                {"metadata": metadata},
                 namespace=ref.namespace,
                 patch_type=PatchType.MERGE,
             ),
@@ -235,16 +238,7 @@ class KubeActions:
             "vigil.io/severity": str(alert.get("severity", "")),
             "vigil.io/message": truncate(alert.get("message", ""), 500),
         }
-        await self._call(
-            f"annotate pod {ref.name}",
-            self.client.patch(
-                Pod,
-                ref.name,
-                {"metadata": {"annotations": annotations}},
-                namespace=ref.namespace,
-                patch_type=PatchType.MERGE,
-            ),
-        )
+        await self._patch_metadata(ref, "annotate", {"annotations": annotations})
         return f"annotated pod {ref.namespace}/{ref.name}"
 
     async def cordon_node(self, ref: PodRef) -> str:

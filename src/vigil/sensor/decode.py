@@ -191,7 +191,7 @@ class ExecRecord(NamedTuple):
     file_magic: int = 0
     file_nlink: int = 1
     #: what a verdict on this exec depends on, hashed in the kernel (see events.h); the key of
-    #: the kernel's allowed-exec cache
+    #: the kernel's allowed-exec cache; 0 when the cgroup is not filtered (nothing to remember)
     exec_hash: int = 0
 
 

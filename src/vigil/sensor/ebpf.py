@@ -18,7 +18,6 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -484,12 +483,10 @@ class EbpfSensor:
             (header.pid, header.ppid), self._processes.pids_in_cgroup(header.cgroup_id)
         )
         writable = self._layers.on_writable_layer(record.file_magic, opened, header.cgroup_id, pids)
-        if not changed and not writable:
-            return event
-        process = replace(
-            event.process, exe_changed_after_start=changed, exe_on_writable_layer=writable
-        )
-        return replace(event, process=process)
+        # in place, as the process tree fills lineage: the event is still the sensor's own
+        event.process.exe_changed_after_start = changed
+        event.process.exe_on_writable_layer = writable
+        return event
 
     # -- losses -------------------------------------------------------------------------------
     async def _watch_losses(self) -> None:

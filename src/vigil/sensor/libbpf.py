@@ -117,8 +117,11 @@ _libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, c
 
 def _on_libbpf_message(level: int, fmt: bytes | None, args: int | None) -> int:
     with contextlib.suppress(Exception):  # called from C: nothing may escape
-        # A buffer per message (they come at load time, a few at most): a kept one would hold
-        # its megabyte for the agent's whole life.
+        # Loading sends thousands of debug messages: only format what is kept or logged.
+        if level != _LIBBPF_WARN and not log.isEnabledFor(_LEVELS.get(level, logging.DEBUG)):
+            return 0
+        # A buffer per message: a kept one would hold its megabyte (room for a verifier log)
+        # for the agent's whole life.
         buffer = ctypes.create_string_buffer(MAX_MESSAGE)
         _libc.vsnprintf(buffer, MAX_MESSAGE, fmt, args)
         message = buffer.value.decode("utf-8", "backslashreplace").rstrip()

@@ -98,7 +98,7 @@ struct vigil_exec {
 	__u64 file_magic;   /* its superblock's magic (OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC, ...) */
 	__u32 file_nlink;   /* 0: unlinked (memfd, deleted after exec) */
 	__u32 pad;
-	__u64 exec_hash; /* what a verdict on this exec depends on, hashed (0: unknown parent) */
+	__u64 exec_hash; /* what a verdict on this exec reads, hashed (0: cgroup not filtered) */
 	char data[VIGIL_EXEC_DATA];
 };
 
@@ -162,8 +162,9 @@ struct vigil_config {
 };
 
 /* An exec user space judged allowed (locked profile, no rule), exactly: exec_hash covers the
- * path given to execve, argv, the parent's program, uid/euid/gid and the executable file's
- * identity (device, inode, change time). Its repeats are dropped in the kernel. */
+ * path given to execve, argv, the parent's program and its ancestry, uid/euid/gid, the
+ * executable file's identity (device, inode, change time) and the cwd. Its repeats are dropped
+ * in the kernel. */
 struct vigil_exec_key {
 	__u64 cgroup_id;
 	__u64 exec_hash;

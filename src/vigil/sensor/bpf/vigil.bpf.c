@@ -450,26 +450,25 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	tgid = event->hdr.pid;
 	bpf_map_update_elem(&programs, &tgid, &program, BPF_ANY);
 
-	/* Everything else a verdict on this exec reads: argv, ids, the file's state, the cwd. */
-	args.base = off;
-	args.len = len;
-	args.hash = hash_seed();
-	bpf_loop(VIGIL_ARGS_MAX, args_hash_step, &args, 0);
-	hash = mix(args.hash, hash);
-	hash = mix(hash, ((__u64)event->hdr.euid << 32) | event->hdr.uid);
-	hash = mix(hash, event->hdr.gid);
-	hash = mix(hash, event->file_ctime_s);
-	hash = mix(hash, event->file_magic ^ ((__u64)event->file_nlink << 32));
-	hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_inode, i_ino));
-	hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_sb, s_dev));
-	event->exec_hash = hash ? hash : 1;
-
+	/* Everything else a verdict on this exec reads: argv, ids, the file's state, the cwd. Only
+	 * for a filtered cgroup: nowhere else is an exec remembered (0: not hashed). */
+	event->exec_hash = 0;
 	if (filter_flags() & VIGIL_FILTER_EXEC) {
-		struct vigil_exec_key key = {
-			.cgroup_id = event->hdr.cgroup_id,
-			.exec_hash = event->exec_hash,
-		};
+		struct vigil_exec_key key = {.cgroup_id = event->hdr.cgroup_id};
 
+		args.base = off;
+		args.len = len;
+		args.hash = hash_seed();
+		bpf_loop(VIGIL_ARGS_MAX, args_hash_step, &args, 0);
+		hash = mix(args.hash, hash);
+		hash = mix(hash, ((__u64)event->hdr.euid << 32) | event->hdr.uid);
+		hash = mix(hash, event->hdr.gid);
+		hash = mix(hash, event->file_ctime_s);
+		hash = mix(hash, event->file_magic ^ ((__u64)event->file_nlink << 32));
+		hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_inode, i_ino));
+		hash = mix(hash, BPF_CORE_READ(task, fs, pwd.dentry, d_sb, s_dev));
+		event->exec_hash = hash ? hash : 1;
+		key.exec_hash = event->exec_hash;
 		if (bpf_map_lookup_elem(&allowed_execs, &key)) {
 			count_filtered(VIGIL_EVENT_EXEC);
 			return 0;
