@@ -140,7 +140,9 @@ class EbpfSensor:
         self._clock = WallClock.now()
         self._boot_wall_ns = 0
         self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
-        self._layers = WritableLayers(proc_root)
+        self._layers = WritableLayers(
+            proc_root, cgroup_of=lambda pid: self._processes.cgroup_id_of(proc_root / str(pid))
+        )
         self._losses = LossTracker()
         self._pending_losses: list[Event] = []
         self._loss_task: asyncio.Task[None] | None = None
@@ -478,10 +480,8 @@ class EbpfSensor:
             started is not None
             and record.file_ctime_s * 1_000_000_000 > self._boot_wall_ns + started
         )
-        # the exec's process and parent may be gone by now: any process of the container will do
-        pids = itertools.chain(
-            (header.pid, header.ppid), self._processes.pids_in_cgroup(header.cgroup_id)
-        )
+        # the exec's process may be gone by now: any process of the container will do
+        pids = itertools.chain((header.pid,), self._processes.pids_in_cgroup(header.cgroup_id))
         writable = self._layers.on_writable_layer(record.file_magic, opened, header.cgroup_id, pids)
         # in place, as the process tree fills lineage: the event is still the sensor's own
         event.process.exe_changed_after_start = changed

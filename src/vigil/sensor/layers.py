@@ -3,7 +3,7 @@
 An exec record carries the executable's superblock magic and its path as the process sees it.
 When that filesystem is an overlay, the file lies on the writable layer exactly when it exists
 in the overlay's ``upperdir``, which the process's root mount names in its super options. The
-upper dir is looked up once per cgroup (from any of its processes) and cached.
+upper dir is looked up once per cgroup (from any process in that cgroup now) and cached.
 
 Containers whose root is not an overlay (plain ``runc`` with a directory rootfs) have no
 separate writable layer: their executables are never reported as on it, and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 OVERLAYFS_MAGIC = 0x794C7630
@@ -40,18 +40,34 @@ def root_upperdir(mountinfo: str) -> str | None:
     return found
 
 
+def _cgroup_unknown(pid: int) -> int:
+    return 0
+
+
 class WritableLayers:
-    def __init__(self, proc_root: Path = Path("/proc"), capacity: int = 4096) -> None:
+    """``cgroup_of(pid)`` is the cgroup2 id a process is in now (0 when unknown): only a
+    process inside the container may name its root. Its parent may not be (``runc exec`` runs
+    on the host), and a host mountinfo would record "no overlay" for the container for good."""
+
+    def __init__(
+        self,
+        proc_root: Path = Path("/proc"),
+        capacity: int = 4096,
+        cgroup_of: Callable[[int], int] = _cgroup_unknown,
+    ) -> None:
         self.proc_root = proc_root
         self.capacity = capacity
+        self.cgroup_of = cgroup_of
         self._upper: OrderedDict[int, str | None] = OrderedDict()
 
     def upperdir(self, cgroup_id: int, pids: Iterable[int]) -> str | None:
         """The root overlay's upper dir of the container in ``cgroup_id``, read from the
-        mountinfo of the first of ``pids`` (its processes) still alive."""
+        mountinfo of the first of ``pids`` still alive and in that cgroup."""
         if cgroup_id in self._upper:
             return self._upper[cgroup_id]
         for pid in pids:
+            if self.cgroup_of(pid) not in (cgroup_id, 0):
+                continue  # gone, recycled, or never inside (a runtime's process on the host)
             try:
                 text = (self.proc_root / str(pid) / "mountinfo").read_text(errors="replace")
             except OSError:
