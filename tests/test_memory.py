@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -37,20 +38,24 @@ def test_glibc_trim_returns_a_freed_hole_in_the_heap() -> None:
 async def test_trims_once_ready_then_periodically_until_stopped() -> None:
     ready, stop = asyncio.Event(), asyncio.Event()
     calls: list[float] = []
+    third = asyncio.Event()
 
     def trim() -> bool:
         calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 3:
+            third.set()
         return True
 
     task = asyncio.create_task(release_freed_memory(ready, stop, trim=trim, interval=0.05))
     await asyncio.sleep(0.1)
     assert calls == []  # not before the pipeline is up
     ready.set()
-    await asyncio.sleep(0.18)
+    await asyncio.wait_for(third.wait(), 10)  # counted by order, not within a timed sleep
     stop.set()
     trims = await asyncio.wait_for(task, 1)
-    assert trims == len(calls)
-    assert 3 <= trims <= 5
+    assert trims == len(calls) == 3  # stopping ends the wait at once: no trim after it
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
+    assert all(gap >= 0.045 for gap in gaps), gaps  # one interval apart, never back to back
 
 
 @pytest.mark.asyncio
