@@ -478,7 +478,9 @@ def test_a_stream_of_records_is_read_by_the_readers_own_timer_which_stops_when_i
 
     wakeups, received, idle = asyncio.run(main())
     assert received == [b"%d" % i for i in range(60)]
-    assert wakeups <= 3  # the first record, and a timer late by more than the slack
+    # the first record, and a timer late by more than the slack now and then on a loaded
+    # machine; without the promise every record past the 2 ms window wakes it: ~60
+    assert wakeups <= 10
     assert idle  # no timer left once the records stopped
 
 
