@@ -408,6 +408,25 @@ def test_writable_layer_asks_only_live_processes_inside_the_container(tmp_path: 
     assert layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/dropped", 7, (401, 300))
 
 
+def test_a_cgroup_id_looked_up_fresh_follows_a_path_a_new_container_took(tmp_path: Path) -> None:
+    cgroups, proc = tmp_path / "cgroup", tmp_path / "proc"
+    (cgroups / "pod" / "c").mkdir(parents=True)
+    (proc / "300").mkdir(parents=True)
+    (proc / "300" / "cgroup").write_text("0::/pod/c\n")
+    tree = ProcessTree(proc_root=proc, cgroup2_root=cgroups)
+    first = tree.cgroup_id_of(proc / "300")
+    assert first == (cgroups / "pod" / "c").stat().st_ino
+    # the container goes and another comes under the same path: a new cgroup, a new id
+    (cgroups / "pod" / "new").mkdir()  # made while the old one exists: another inode
+    (cgroups / "pod" / "c").rmdir()
+    (cgroups / "pod" / "new").rename(cgroups / "pod" / "c")
+    now = (cgroups / "pod" / "c").stat().st_ino
+    assert now != first
+    assert tree.cgroup_id_of(proc / "300") == first  # remembered by path
+    assert tree.cgroup_id_of(proc / "300", fresh=True) == now
+    assert tree.cgroup_id_of(proc / "300") == now  # and remembered anew
+
+
 # -- when the ring buffer is read ----------------------------------------------------------------
 class _FakeRing:
     """A ring buffer whose records arrive when the test says, without waking anyone."""

@@ -141,7 +141,8 @@ class EbpfSensor:
         self._boot_wall_ns = 0
         self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
         self._layers = WritableLayers(
-            proc_root, cgroup_of=lambda pid: self._processes.cgroup_id_of(proc_root / str(pid))
+            proc_root,
+            cgroup_of=lambda pid: self._processes.cgroup_id_of(proc_root / str(pid), fresh=True),
         )
         self._losses = LossTracker()
         self._pending_losses: list[Event] = []

@@ -220,8 +220,11 @@ class ProcessTree:
         self._note_cgroup(cgroup_id, started)
         return Node(pid, started, stat[0], program, cgroup_id)
 
-    def cgroup_id_of(self, base: Path) -> int:
-        """The cgroup2 id of the process at ``base`` (a /proc/<pid> dir); 0 when unknown."""
+    def cgroup_id_of(self, base: Path, *, fresh: bool = False) -> int:
+        """The cgroup2 id of the process at ``base`` (a /proc/<pid> dir); 0 when unknown.
+
+        Ids are remembered by cgroup path; ``fresh`` looks again, for a caller that must not
+        be told the id of a removed cgroup whose path a new container took."""
         if self.cgroup2_root is None:
             return 0
         try:
@@ -231,7 +234,7 @@ class ProcessTree:
         for line in lines:
             if line.startswith("0::"):
                 path = line[3:]
-                if path not in self._cgroup_ids:
+                if fresh or path not in self._cgroup_ids:
                     try:
                         found = os.stat(self.cgroup2_root / path.lstrip("/")).st_ino
                     except OSError:
