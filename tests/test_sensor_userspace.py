@@ -408,23 +408,28 @@ def test_writable_layer_asks_only_live_processes_inside_the_container(tmp_path: 
     assert layers.on_writable_layer(OVERLAYFS_MAGIC, "/bin/dropped", 7, (401, 300))
 
 
-def test_a_cgroup_id_looked_up_fresh_follows_a_path_a_new_container_took(tmp_path: Path) -> None:
+def test_a_process_found_in_proc_later_gets_the_id_of_the_cgroup_now_at_its_path(
+    tmp_path: Path,
+) -> None:
     cgroups, proc = tmp_path / "cgroup", tmp_path / "proc"
     (cgroups / "pod" / "c").mkdir(parents=True)
-    (proc / "300").mkdir(parents=True)
-    (proc / "300" / "cgroup").write_text("0::/pod/c\n")
+    for pid in (300, 301):
+        fake_proc(proc, pid, 1, "/bin/sh", ["sh"], pid)
+        (proc / str(pid) / "cgroup").write_text("0::/pod/c\n")
     tree = ProcessTree(proc_root=proc, cgroup2_root=cgroups)
-    first = tree.cgroup_id_of(proc / "300")
-    assert first == (cgroups / "pod" / "c").stat().st_ino
+    assert tree.seed() == 2
+    first = (cgroups / "pod" / "c").stat().st_ino
+    assert set(tree.pids_in_cgroup(first)) == {300, 301}
     # the container goes and another comes under the same path: a new cgroup, a new id
     (cgroups / "pod" / "new").mkdir()  # made while the old one exists: another inode
     (cgroups / "pod" / "c").rmdir()
     (cgroups / "pod" / "new").rename(cgroups / "pod" / "c")
     now = (cgroups / "pod" / "c").stat().st_ino
-    assert now != first
-    assert tree.cgroup_id_of(proc / "300") == first  # remembered by path
-    assert tree.cgroup_id_of(proc / "300", fresh=True) == now
-    assert tree.cgroup_id_of(proc / "300") == now  # and remembered anew
+    fake_proc(proc, 302, 1, "/bin/sh", ["sh"], 302)
+    (proc / "302" / "cgroup").write_text("0::/pod/c\n")
+    tree.observe(ev(EventType.OPEN, 302, 1, 302 * NSEC_PER_TICK, cgroup=now))
+    assert list(tree.pids_in_cgroup(now)) == [302]
+    assert tree.cgroup_id_of(proc / "300") == now  # never the removed cgroup's id
 
 
 # -- when the ring buffer is read ----------------------------------------------------------------

@@ -142,7 +142,7 @@ class EbpfSensor:
         self._processes = ProcessTree(proc_root=proc_root, cgroup2_root=cgroup2_root())
         self._layers = WritableLayers(
             proc_root,
-            cgroup_of=lambda pid: self._processes.cgroup_id_of(proc_root / str(pid), fresh=True),
+            cgroup_of=lambda pid: self._processes.cgroup_id_of(proc_root / str(pid)),
         )
         self._losses = LossTracker()
         self._pending_losses: list[Event] = []

@@ -65,7 +65,6 @@ class ProcessTree:
         self._nodes: OrderedDict[int, Node] = OrderedDict()
         #: cgroup id → the earliest process start seen in it (≈ when the container started)
         self._cgroup_start: dict[int, int] = {}
-        self._cgroup_ids: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -78,8 +77,11 @@ class ProcessTree:
             entries = [e for e in os.listdir(self.proc_root) if e.isdigit()]
         except OSError:
             return 0
+        # most processes share a few cgroups; their ids are known for as long as this lasts
+        # (a removed cgroup's path may later name a new one: ids are never kept longer)
+        cgroup_ids: dict[str, int] = {}
         for entry in entries[: self.capacity]:
-            node = self._from_proc(int(entry), None)
+            node = self._from_proc(int(entry), None, cgroup_ids)
             if node is not None:
                 self._store(node)
                 added += 1
@@ -187,7 +189,7 @@ class ProcessTree:
         if node is not None and (not start_ns or not node.start_ns or node.start_ns == start_ns):
             self._nodes.move_to_end(pid)
             return node
-        node = self._from_proc(pid, start_ns or None)
+        node = self._from_proc(pid, start_ns or None, {})
         if node is not None:
             self._store(node)
         return node
@@ -198,7 +200,7 @@ class ProcessTree:
         while len(self._nodes) > self.capacity:
             self._nodes.popitem(last=False)
 
-    def _from_proc(self, pid: int, start_ns: int | None) -> Node | None:
+    def _from_proc(self, pid: int, start_ns: int | None, cgroup_ids: dict[str, int]) -> Node | None:
         base = self.proc_root / str(pid)
         stat = stat_fields(base)
         if stat is None or (start_ns is not None and stat[1] != start_ns // NSEC_PER_TICK):
@@ -216,15 +218,14 @@ class ProcessTree:
         exe, exe_escaped = safe_text(exe_raw)
         program = Program(exe, cmdline, len(raw_args) > ARGS_MAX or args_escaped or exe_escaped)
         started = start_ns if start_ns is not None else stat[1] * NSEC_PER_TICK
-        cgroup_id = self.cgroup_id_of(base)
+        cgroup_id = self.cgroup_id_of(base, cgroup_ids)
         self._note_cgroup(cgroup_id, started)
         return Node(pid, started, stat[0], program, cgroup_id)
 
-    def cgroup_id_of(self, base: Path, *, fresh: bool = False) -> int:
+    def cgroup_id_of(self, base: Path, known: dict[str, int] | None = None) -> int:
         """The cgroup2 id of the process at ``base`` (a /proc/<pid> dir); 0 when unknown.
 
-        Ids are remembered by cgroup path; ``fresh`` looks again, for a caller that must not
-        be told the id of a removed cgroup whose path a new container took."""
+        ``known`` (cgroup path → id) saves a stat per process when many are looked up at once."""
         if self.cgroup2_root is None:
             return 0
         try:
@@ -234,15 +235,15 @@ class ProcessTree:
         for line in lines:
             if line.startswith("0::"):
                 path = line[3:]
-                if fresh or path not in self._cgroup_ids:
-                    try:
-                        found = os.stat(self.cgroup2_root / path.lstrip("/")).st_ino
-                    except OSError:
-                        return 0
-                    if len(self._cgroup_ids) >= self.capacity:
-                        self._cgroup_ids.clear()
-                    self._cgroup_ids[path] = found
-                return self._cgroup_ids[path]
+                if known is not None and path in known:
+                    return known[path]
+                try:
+                    found = os.stat(self.cgroup2_root / path.lstrip("/")).st_ino
+                except OSError:
+                    return 0
+                if known is not None:
+                    known[path] = found
+                return found
         return 0
 
 
