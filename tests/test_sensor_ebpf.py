@@ -30,6 +30,7 @@ from vigil.errors import ConfigError, PrivilegeError, SensorError
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType
 from vigil.sensor import SensorStats, decode
+from vigil.sensor.build import BuiltObject
 from vigil.sensor.decode import EVENT_EXEC, EXEC_DATA
 from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
 from vigil.sensor.mounts import mounted
@@ -505,9 +506,8 @@ def test_non_root_gets_a_privilege_error(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
-@e2e
-def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
-    from vigil.sensor import libbpf
+def _refused_object(tmp_path: Path) -> BuiltObject:
+    """vigil's BPF object built with one program the verifier must refuse."""
     from vigil.sensor.build import SOURCE_DIR, build_object
 
     sources = tmp_path / "src"
@@ -516,7 +516,14 @@ def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
     # let argv reads run past the 1 KiB buffer: the verifier must refuse the program
     c_file.write_text(c_file.read_text().replace("len > VIGIL_ARGS_MAX)", "len > 4096)"))
     assert "len > 4096)" in c_file.read_text()
-    built = build_object(tmp_path / "cache", source_dir=sources)
+    return build_object(tmp_path / "cache", source_dir=sources)
+
+
+@e2e
+def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
+    from vigil.sensor import libbpf
+
+    built = _refused_object(tmp_path)
     obj = libbpf.open_object(built.path)
     try:
         with pytest.raises(SensorError) as caught:
@@ -529,3 +536,24 @@ def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
     assert "vigil_exec" in message
     assert not isinstance(caught.value, PrivilegeError)
     assert len(message) < 1000
+
+
+@e2e
+def test_a_sensor_that_cannot_load_reports_why_and_not_its_cleanup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cleaning up after a failed load once read the loss maps of an object never loaded:
+    libbpf's -1 for a map not made read as EPERM, and "run vigil as root" hid the reason."""
+    import vigil.sensor.ebpf as ebpf_module
+
+    built = _refused_object(tmp_path)
+    monkeypatch.setattr(ebpf_module, "build_object", lambda *args, **kwargs: built)
+
+    async def enter() -> None:
+        async with EbpfSensor(cache_dir=tmp_path / "bpf"):
+            pass
+
+    with pytest.raises(SensorError) as caught:
+        asyncio.run(enter())
+    assert str(caught.value).startswith("load BPF object failed")
+    assert "invalid access to" in str(caught.value)

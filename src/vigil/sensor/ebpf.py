@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from vigil.errors import ConfigError, PrivilegeError, SensorError
+from vigil.errors import ConfigError, PrivilegeError, SensorError, VigilError
 from vigil.models import Event
 from vigil.sensor import SensorStats
 from vigil.sensor import libbpf as bpf
@@ -555,6 +555,7 @@ class EbpfSensor:
             self._ring = None
         self._schedule.cell.close()
         self._schedule.cell = MemoryCell()
+        loaded = self._lost_fd is not None  # else the maps were never made: nothing to read
         if self._lost_fd is not None:
             try:
                 self._lost_kernel_at_close = self._read_lost_kernel()
@@ -562,8 +563,11 @@ class EbpfSensor:
                 log.warning("could not read the lost-event counters: %s", exc)
             self._lost_fd = None
         if self._object is not None:
-            with contextlib.suppress(SensorError):
-                self._poll_losses()  # the last losses still become reports
+            if loaded:
+                # the last losses still become reports; an error here must not hide the one
+                # that brought us here
+                with contextlib.suppress(VigilError):
+                    self._poll_losses()
             bpf.lib().bpf_object__close(self._object)
             self._object = None
             self._map_fds.clear()

@@ -187,6 +187,11 @@ def load_object(obj: int) -> None:
     rc = lib().bpf_object__load(obj)
     if rc < 0:
         error = failure("load BPF object", -rc)
+        if -rc == errno.EAGAIN:  # the verifier gives up on a pending signal (libbpf retried)
+            raise SensorError(
+                f"{error.message}: the verifier was interrupted by signals each time libbpf"
+                " tried (a debugger or profiler attached?); start vigil again"
+            )
         reason = verifier_reason()
         if reason and not isinstance(error, PrivilegeError):
             error = SensorError(f"{error.message}: {reason}")
