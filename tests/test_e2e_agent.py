@@ -1,33 +1,18 @@
 """`vigil run` end to end: the real kernel, real runc containers, the CLI against the API."""
 
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vigil.api.client import AgentClient
-from vigil.errors import ApiError
+from tests.agents import E2E, RunningAgent, cli, wait_for
 from vigil.lab import RuncContainer, build_busybox_rootfs
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for eBPF and runc"),
-    pytest.mark.skipif(
-        not all(shutil.which(tool) for tool in ("runc", "clang", "bpftool")),
-        reason="needs runc, clang and bpftool (scripts/install.sh)",
-    ),
-]
+pytestmark = E2E
 
-VIGIL = [sys.executable, "-m", "vigil"]
 ANNOTATIONS = {
     "io.kubernetes.pod.namespace": "e2e",
     "io.kubernetes.container.name": "app",
@@ -42,69 +27,10 @@ playbooks:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
-def agent(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    config = tmp_path / "agent.yaml"
-    config.write_text(CONFIG)
-    alerts = tmp_path / "alerts.jsonl"
-    api = f"http://127.0.0.1:{free_port()}"
-    log = (tmp_path / "agent.log").open("w")
-    proc = subprocess.Popen(
-        [
-            *VIGIL,
-            "run",
-            "--config",
-            str(config),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--output",
-            f"jsonl:{alerts}",
-            "--listen",
-            api.removeprefix("http://"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    info = {"proc": proc, "api": api, "alerts": alerts, "log": tmp_path / "agent.log"}
-    try:
-        wait_for(lambda: proc.poll() is not None or attached(api), "the agent to attach")
-        assert proc.poll() is None, (tmp_path / "agent.log").read_text()
-        yield info
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log.close()
-
-
-def attached(api: str) -> bool:
-    try:
-        return bool(AgentClient(api).health()["status"] == "ok")
-    except ApiError:
-        return False
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VIGIL, *args], capture_output=True, text=True, timeout=30, check=False)
+def agent(tmp_path: Path) -> Iterator[RunningAgent]:
+    with RunningAgent(tmp_path, CONFIG) as running:
+        yield running
 
 
 def bpf_programs() -> list[dict[str, Any]]:
@@ -129,9 +55,9 @@ def bpf_programs_of(pid: int) -> dict[int, str]:
     return {prog["id"]: prog.get("name", "") for prog in bpf_programs() if prog["id"] in held}
 
 
-def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: dict[str, Any]) -> None:
+def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: RunningAgent) -> None:
     rootfs = build_busybox_rootfs(tmp_path / "rootfs")
-    api = agent["api"]
+    api = agent.api
     loop = "while true; do /bin/cat /etc/hostname >/dev/null; /bin/sleep 0.3; done"
     with (
         RuncContainer(
@@ -167,14 +93,7 @@ def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: dict[str
 
         # A new program in a2: one alert (its parent and arguments are part of the same news).
         a2.spawn(["/bin/id"])
-        alert = wait_for(
-            lambda: (
-                [json.loads(line) for line in agent["alerts"].read_text().splitlines()]
-                if agent["alerts"].exists()
-                else None
-            ),
-            "the deviation alert",
-        )
+        alert = wait_for(agent.alert_list, "the deviation alert")
         assert len(alert) == 1, alert
         (alert,) = alert
         assert alert["kind"] == "deviation"
@@ -192,12 +111,11 @@ def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: dict[str
         (action,) = alert["response"]["actions"]
         assert action["action"] == "freeze" and action["outcome"] == "done", action
         assert a2.wait_for_status("paused", 5.0), a2.status()
-        running = bpf_programs_of(agent["proc"].pid)
+        assert agent.proc is not None
+        running = bpf_programs_of(agent.proc.pid)
         assert {"vigil_exec", "vigil_conn_req", "vigil_conn_ret"} <= set(running.values())
 
     # Containers are gone (thawed and deleted by the context managers); stop the agent.
-    proc = agent["proc"]
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 0, agent["log"].read_text()
+    assert agent.stop() == 0, agent.log.read_text()
     still_loaded = {prog["id"] for prog in bpf_programs()}
     assert not still_loaded & set(running), "programs left behind after Ctrl-C"

@@ -1,25 +1,14 @@
 """`vigil demo` end to end: it works, and leaves nothing behind, also when interrupted."""
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
+from tests.agents import E2E, VIGIL
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for eBPF and runc"),
-    pytest.mark.skipif(
-        not all(shutil.which(tool) for tool in ("runc", "clang", "bpftool")),
-        reason="needs runc, clang and bpftool (scripts/install.sh)",
-    ),
-]
-
-VIGIL = [sys.executable, "-m", "vigil"]
+pytestmark = E2E
 
 
 def leftovers() -> tuple[list[str], list[str], list[str]]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.test_e2e_agent import VIGIL, attached, cli, free_port, pytestmark, wait_for
+from tests.agents import E2E, RunningAgent, cli, wait_for
 from vigil.lab import RuncContainer, build_busybox_rootfs
 
-__all__ = ["pytestmark"]
+pytestmark = E2E
 
 CONFIG = """
 profiles:
@@ -33,54 +31,20 @@ profiles:
 LOOP = "while true; do /bin/cat /etc/hostname >/dev/null; /bin/sleep 0.2; done"
 
 
-class RunningAgent:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.api = f"http://127.0.0.1:{free_port()}"
-        self.alerts = tmp_path / "alerts.jsonl"
-        (tmp_path / "agent.yaml").write_text(CONFIG)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.tmp / "agent.log").open("a")
-        self.proc = subprocess.Popen(
-            [*VIGIL, "run", "--config", str(self.tmp / "agent.yaml"),
-             "--data-dir", str(self.tmp / "data"), "--output", f"jsonl:{self.alerts}",
-             "--listen", self.api.removeprefix("http://")],
-            stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
-        log.close()
-        proc = self.proc
-        wait_for(lambda: proc.poll() is not None or attached(self.api), "the agent to attach")
-        assert proc.poll() is None, (self.tmp / "agent.log").read_text()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                assert self.proc.wait(timeout=20) == 0, (self.tmp / "agent.log").read_text()
-            finally:
-                if self.proc.poll() is None:
-                    self.proc.kill()
-
+class ProfilesAgent(RunningAgent):
     def profiles(self) -> dict[str, dict[str, Any]]:
         listed = cli("profiles", "list", "--json", "--api", self.api)
         assert listed.returncode == 0, listed.stderr
         return {p["key"]: p for p in json.loads(listed.stdout)}
 
-    def alert_list(self) -> list[dict[str, Any]]:
-        if not self.alerts.exists():
-            return []
-        return [json.loads(line) for line in self.alerts.read_text().splitlines()]
-
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Iterator[RunningAgent]:
-    running = RunningAgent(tmp_path)
+def agent(tmp_path: Path) -> Iterator[ProfilesAgent]:
+    running = ProfilesAgent(tmp_path, CONFIG)
     try:
         yield running
     finally:
-        running.stop()
+        assert running.stop() in (0, None), running.log.read_text()
 
 
 def annotations(name: str) -> dict[str, str]:
@@ -94,7 +58,7 @@ def annotations(name: str) -> dict[str, str]:
 
 
 def test_partial_converge_lock_deviate_export_import_restart(
-    tmp_path: Path, agent: RunningAgent
+    tmp_path: Path, agent: ProfilesAgent
 ) -> None:
     rootfs = build_busybox_rootfs(tmp_path / "rootfs")
     suffix = secrets.token_hex(3)
@@ -167,7 +131,7 @@ def test_partial_converge_lock_deviate_export_import_restart(
 
     # Restart: every profile comes back with its state, version and partial mark.
     before = agent.profiles()
-    agent.stop()
+    assert agent.stop() == 0, agent.log.read_text()
     agent.start()
     after = agent.profiles()
     for key in (pre_key, fresh_key):

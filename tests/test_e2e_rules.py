@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_e2e_agent import attached, free_port, wait_for
+from tests.agents import E2E, RunningAgent, wait_for
 from vigil.lab import RuncContainer, build_busybox_rootfs
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for eBPF and runc"),
-    pytest.mark.skipif(
-        not all(shutil.which(tool) for tool in ("runc", "clang", "bpftool")),
-        reason="needs runc, clang and bpftool (scripts/install.sh)",
-    ),
-]
+pytestmark = E2E
 
 CONFIG = """
 profiles: {learning_period: null}   # never locks: only rules raise alerts here
@@ -34,49 +21,12 @@ rules: {dedup_window: 60}
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    config = tmp_path / "agent.yaml"
-    config.write_text(CONFIG)
-    alerts = tmp_path / "alerts.jsonl"
-    api = f"127.0.0.1:{free_port()}"
-    with (tmp_path / "agent.log").open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vigil",
-                "run",
-                "--config",
-                str(config),
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--output",
-                f"jsonl:{alerts}",
-                "--listen",
-                api,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            wait_for(lambda: proc.poll() is not None or attached(f"http://{api}"), "the agent")
-            assert proc.poll() is None, (tmp_path / "agent.log").read_text()
-            yield {"alerts": alerts, "log": tmp_path / "agent.log"}
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+def agent(tmp_path: Path) -> Iterator[RunningAgent]:
+    with RunningAgent(tmp_path, CONFIG) as running:
+        yield running
 
 
-def read_alerts(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-
-def test_builtin_rules_fire_in_runc_containers(tmp_path: Path, agent: dict[str, Any]) -> None:
+def test_builtin_rules_fire_in_runc_containers(tmp_path: Path, agent: RunningAgent) -> None:
     rootfs = build_busybox_rootfs(tmp_path / "rootfs")
     for tool in ("apt-get", "nmap"):  # named like the real tools; busybox answers for them
         (rootfs / "bin" / tool).symlink_to("busybox")
@@ -112,16 +62,14 @@ def test_builtin_rules_fire_in_runc_containers(tmp_path: Path, agent: dict[str, 
         }
 
         def fired() -> dict[str, dict[str, Any]] | None:
-            found = {a["rule"]: a for a in read_alerts(agent["alerts"]) if a["kind"] == "rule"}
+            found = {a["rule"]: a for a in agent.alert_list() if a["kind"] == "rule"}
             return found if wanted <= set(found) else None
 
         try:
             alerts = wait_for(fired, "the rule alerts", timeout=30)
         except AssertionError:
-            seen = sorted({a["rule"] for a in read_alerts(agent["alerts"])})
-            raise AssertionError(
-                f"rules seen: {seen}\n{agent['log'].read_text()[-2000:]}"
-            ) from None
+            seen = sorted({a["rule"] for a in agent.alert_list()})
+            raise AssertionError(f"rules seen: {seen}\n{agent.log.read_text()[-2000:]}") from None
     reverse = alerts["Reverse shell command line"]
     assert reverse["severity"] == "critical" and "T1059.004" in reverse["mitre"]
     assert reverse["container"]["id"] == container_id

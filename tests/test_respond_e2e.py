@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.agents import E2E
 from tests.fakes import exec_event
 from vigil.config import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 from vigil.identity.resolver import IdentityResolver
@@ -29,14 +30,7 @@ from vigil.respond.guardrails import Guardrails
 from vigil.respond.process import read_stat
 from vigil.respond.responder import Responder
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for eBPF and runc"),
-    pytest.mark.skipif(
-        not all(shutil.which(tool) for tool in ("runc", "clang", "bpftool")),
-        reason="needs runc, clang and bpftool (scripts/install.sh)",
-    ),
-]
+pytestmark = E2E
 
 TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
