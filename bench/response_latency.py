@@ -76,40 +76,18 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-class OutContainer(RuncContainer):
-    def __init__(self, *args: Any, out: Path, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.out = out
-
-    def _spec(self) -> dict[str, Any]:
-        spec = super()._spec()
-        spec["mounts"].append(
-            {"destination": "/out", "type": "bind", "source": str(self.out), "options": ["rbind"]}
-        )
-        return spec
-
-
-def cgroup2_id(pid: int) -> int:
-    line = next(
-        line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line[:3] == "0::"
-    )
-    for mount in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        path = Path(mount + line[3:])
-        if (path / "cgroup.procs").exists():
-            return path.stat().st_ino
-    raise RuntimeError("no cgroup2 directory for the container")
-
-
 # -- 1. in-kernel block ----------------------------------------------------------------------
 def bench_block(work: Path, rootfs: Path, runs: int) -> dict[str, Any]:
     out = work / "block-out"
     out.mkdir()
     cid = f"vigil-bench-block-{secrets.token_hex(3)}"
     with (
-        OutContainer(cid, rootfs, work / "block-bundle", ["sleep", "600"], out=out) as box,
+        RuncContainer(
+            cid, rootfs, work / "block-bundle", ["sleep", "600"], binds={"/out": out}
+        ) as box,
         Enforcer(work / "bpf-enforce") as enforcer,
     ):
-        enforcer.deny(cgroup2_id(box.pid), "/blocked/busybox")
+        enforcer.deny(box.cgroup_id(), "/blocked/busybox")
         statuses = [
             box.exec(["/blocked/busybox", "touch", f"/out/ran-{i}"]).returncode for i in range(runs)
         ]

@@ -151,14 +151,6 @@ def busybox_container(tmp: Path) -> Iterator[Any]:
         container.remove()
 
 
-def cgroup_dir(pid: int) -> Path:
-    """The cgroup2 directory of process ``pid``."""
-    from vigil.sensor.process_tree import cgroup2_root
-
-    relative = Path(f"/proc/{pid}/cgroup").read_text().split("0::", 1)[1].split()[0]
-    return (cgroup2_root() or Path("/sys/fs/cgroup")) / relative.lstrip("/")
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
@@ -260,7 +252,7 @@ class StormContainer:
 
     def __enter__(self) -> StormContainer:
         self.container.start()
-        self.cpu_stat = cgroup_dir(self.container.pid) / "cpu.stat"
+        self.cpu_stat = self.container.cgroup_dir() / "cpu.stat"
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -516,7 +508,7 @@ def agent_cpu(pid: int, port: int, seconds: float, work: Callable[[float], None]
 
 def container_pids(container: Any) -> list[int]:
     """Every process of the container (its cgroup2 procs), from the host's side."""
-    procs = cgroup_dir(container.pid) / "cgroup.procs"
+    procs = container.cgroup_dir() / "cgroup.procs"
     return [int(line) for line in procs.read_text().split()]
 
 

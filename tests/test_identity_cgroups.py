@@ -10,6 +10,8 @@ import pytest
 from vigil.identity.cgroups import (
     CgroupTree,
     ContainerRef,
+    cgroup2_dir_of,
+    cgroup2_root,
     find_cgroup2_mount,
     parse_container_path,
     parse_proc_cgroup,
@@ -121,6 +123,25 @@ def test_cgroup2_mount_found_in_hybrid_and_pure_v2_mounts() -> None:
     assert find_cgroup2_mount("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n") == "/sys/fs/cgroup"
     assert find_cgroup2_mount("cgroup2 /mnt/my\\040cg cgroup2 rw 0 0\n") == "/mnt/my cg"
     assert find_cgroup2_mount("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n") is None
+
+
+def test_a_process_cgroup2_dir_from_a_proc_tree(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "mounts").write_text(
+        "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n"
+        "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+    )
+    (proc / "42").mkdir()
+    (proc / "42" / "cgroup").write_text("4:cpu:/v1/path\n0::/kubepods/pod1/abc\n")
+    assert cgroup2_root(proc / "self" / "mounts") == Path("/sys/fs/cgroup/unified")
+    assert cgroup2_dir_of(42, proc) == Path("/sys/fs/cgroup/unified/kubepods/pod1/abc")
+    assert cgroup2_dir_of(43, proc) is None  # gone
+    (proc / "44").mkdir()
+    (proc / "44" / "cgroup").write_text("4:cpu:/v1/path\n")
+    assert cgroup2_dir_of(44, proc) is None  # only in v1 hierarchies
+    (proc / "self" / "mounts").write_text("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n")
+    assert cgroup2_dir_of(42, proc) is None  # no cgroup2 mounted
 
 
 def test_proc_cgroup_prefers_unified_and_falls_back_to_v1() -> None:

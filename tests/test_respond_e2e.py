@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -35,21 +34,6 @@ pytestmark = E2E
 TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-class OutContainer(RuncContainer):
-    """A lab container with a host directory bind-mounted read-write at /out."""
-
-    def __init__(self, *args: Any, out: Path, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.out = out
-
-    def _spec(self) -> dict[str, Any]:
-        spec = super()._spec()
-        spec["mounts"].append(
-            {"destination": "/out", "type": "bind", "source": str(self.out), "options": ["rbind"]}
-        )
-        return spec
-
-
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = build_busybox_rootfs(tmp_path_factory.mktemp("respond") / "rootfs")
@@ -60,24 +44,13 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def container(rootfs: Path, tmp_path: Path) -> Iterator[OutContainer]:
+def container(rootfs: Path, tmp_path: Path) -> Iterator[RuncContainer]:
     out = tmp_path / "out"
     out.mkdir()
     cid = f"vigil-respond-{secrets.token_hex(4)}"
-    box = OutContainer(cid, rootfs, tmp_path / "bundle", ["sleep", "300"], out=out)
+    box = RuncContainer(cid, rootfs, tmp_path / "bundle", ["sleep", "300"], binds={"/out": out})
     with box:
         yield box
-
-
-def cgroup2_id(pid: int) -> int:
-    line = next(
-        line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line[:3] == "0::"
-    )
-    for mount in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        path = Path(mount + line[3:])
-        if (path / "cgroup.procs").exists():
-            return path.stat().st_ino
-    raise AssertionError("no cgroup2 directory for the container")
 
 
 def alert_for(box: RuncContainer, pid: int, exe: str, cgroup_id: int = 0) -> Alert:
@@ -134,11 +107,11 @@ def _comm(pid: int) -> str:
 
 
 def test_in_kernel_block_kills_before_the_first_instruction(
-    container: OutContainer, tmp_path: Path
+    container: RuncContainer, tmp_path: Path
 ) -> None:
     allowed = container.exec(["/blocked/busybox", "touch", "/out/before"])
-    assert allowed.returncode == 0 and (container.out / "before").exists()
-    cgroup_id = cgroup2_id(container.pid)
+    assert allowed.returncode == 0 and (container.binds["/out"] / "before").exists()
+    cgroup_id = container.cgroup_id()
     with Enforcer(tmp_path / "bpf") as enforcer:
         respond = responder(tmp_path, "block-exec", enforcer=enforcer)
         alert = alert_for(container, container.pid, "/blocked/busybox", cgroup_id)
@@ -146,7 +119,7 @@ def test_in_kernel_block_kills_before_the_first_instruction(
         assert [a.outcome for a in alert.actions] == ["done"], alert.actions
         blocked = container.exec(["/blocked/busybox", "touch", "/out/after"])
         assert blocked.returncode == 137  # 128 + SIGKILL
-        assert not (container.out / "after").exists()  # not one instruction of it ran
+        assert not (container.binds["/out"] / "after").exists()  # not one instruction of it ran
         assert enforcer.kills() == 1
         # Everything else in the container still runs, and only this cgroup is affected.
         assert container.exec(["touch", "/out/other"]).returncode == 0
@@ -154,12 +127,12 @@ def test_in_kernel_block_kills_before_the_first_instruction(
         enforcer.allow_only(cgroup_id, {"/bin/sleep", "/bin/touch", "/bin/sh"})
         assert container.exec(["/bin/touch", "/out/known"]).returncode == 0
         assert container.exec(["/bin/mkdir", "/out/unknown"]).returncode == 137
-        assert not (container.out / "unknown").exists()
+        assert not (container.binds["/out"] / "unknown").exists()
     # Detached: the program runs again.
     assert container.exec(["/blocked/busybox", "touch", "/out/later"]).returncode == 0
 
 
-def test_kill_process_tree_with_forensics_first(container: OutContainer, tmp_path: Path) -> None:
+def test_kill_process_tree_with_forensics_first(container: RuncContainer, tmp_path: Path) -> None:
     shell = spawn_in(container, "SECRET_TOKEN=hunter2 sleep 200 & sleep 201 & wait")
     deadline = time.monotonic() + 5
     while len(_procs(container)) < 4 and time.monotonic() < deadline:
@@ -184,7 +157,7 @@ def test_kill_process_tree_with_forensics_first(container: OutContainer, tmp_pat
     assert verify(tmp_path / "audit.jsonl").ok
 
 
-def test_kill_one_process_by_pidfd(container: OutContainer, tmp_path: Path) -> None:
+def test_kill_one_process_by_pidfd(container: RuncContainer, tmp_path: Path) -> None:
     shell = spawn_in(container, "sleep 100", comm="sleep")  # sh execs sleep in its place
     respond = responder(tmp_path, "kill")
     respond.config = replace(respond.config, forensics_before_destroy=False)
@@ -198,7 +171,7 @@ def test_kill_one_process_by_pidfd(container: OutContainer, tmp_path: Path) -> N
     assert container.status() == "running"
 
 
-def test_freeze_then_thaw(container: OutContainer, tmp_path: Path) -> None:
+def test_freeze_then_thaw(container: RuncContainer, tmp_path: Path) -> None:
     alert = alert_for(container, container.pid, "/bin/sleep")
     asyncio.run(responder(tmp_path, "freeze").respond(alert))
     assert alert.actions[0].outcome == "done", alert.actions
@@ -210,7 +183,9 @@ def test_freeze_then_thaw(container: OutContainer, tmp_path: Path) -> None:
     assert container.exec(["true"]).returncode == 0
 
 
-def test_stop_through_the_runtime_even_when_frozen(container: OutContainer, tmp_path: Path) -> None:
+def test_stop_through_the_runtime_even_when_frozen(
+    container: RuncContainer, tmp_path: Path
+) -> None:
     alert = alert_for(container, container.pid, "/bin/sleep")
     respond = responder(tmp_path, "freeze", "stop-container")
     respond.config = replace(respond.config, forensics_before_destroy=False)

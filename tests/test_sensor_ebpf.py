@@ -119,21 +119,6 @@ def _free_udp_port() -> int:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def cgroup2_mount(mounts: str = "/proc/self/mounts") -> Path:
-    for line in Path(mounts).read_text().splitlines():
-        fields = line.split()
-        if fields[2] == "cgroup2":
-            return Path(fields[1])
-    raise AssertionError("no cgroup2 mount")
-
-
-def cgroup2_dir(pid: int) -> Path:
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            return cgroup2_mount() / line[3:].lstrip("/")
-    raise AssertionError(f"process {pid} has no cgroup2 membership")
-
-
 async def collect(
     sensor: EbpfSensor, done: Callable[[list[Event]], bool], timeout: float = 5.0
 ) -> list[Event]:
@@ -186,7 +171,7 @@ def e2e(test: F) -> F:
 def test_exec_and_connects_in_a_container_are_seen(
     bpf_cache: Path, container: RuncContainer, http_port: int, http6_port: int | None
 ) -> None:
-    cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+    cgroup_id = container.cgroup_id()
     udp_port = _free_udp_port()
 
     def in_container(events: list[Event]) -> list[Event]:

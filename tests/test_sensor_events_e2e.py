@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_sensor_ebpf import E2E_MARKS, cgroup2_dir
+from tests.test_sensor_ebpf import E2E_MARKS
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType
@@ -165,7 +165,7 @@ async def _act_and_watch(
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp = tmp_path_factory.mktemp("events")
     with _tcp_server() as server_port, _container(tmp) as container:
-        cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+        cgroup_id = container.cgroup_id()
         listen_port = _free_port()
         time.sleep(1.1)  # files copied from now on are newer than the container's start
         script = ACTIONS.format(server_port=server_port, listen_port=listen_port)
@@ -336,7 +336,7 @@ def test_every_event_carries_identity_and_time(run: Run) -> None:
 # -- kernel filter -----------------------------------------------------------------------------
 def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
     with _tcp_server() as port, _container(tmp_path, prepare=False) as container:
-        cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+        cgroup_id = container.cgroup_id()
         script = (
             f"for i in 1 2 3 4 5; do /bin/true; echo x | nc 127.0.0.1 {port}; done; "
             "/bin/cat /etc/hostname"
@@ -390,7 +390,7 @@ def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
 # -- loss --------------------------------------------------------------------------------------
 def test_overflowing_ring_buffer_is_reported_per_container(tmp_path: Path) -> None:
     with _container(tmp_path, prepare=False) as container:
-        cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+        cgroup_id = container.cgroup_id()
         container_pid = container.pid
 
         async def main() -> tuple[list[Event], dict[str, int]]:
@@ -489,7 +489,7 @@ def test_an_executable_dropped_on_the_writable_layer_is_flagged(tmp_path: Path) 
         name = f"vigil-layer-{uuid.uuid4().hex[:8]}"
         with RuncContainer(name, root, tmp_path / "bundle", ["/bin/sleep", "120"]) as container:
             assert container.wait_for_status("running")
-            cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+            cgroup_id = container.cgroup_id()
             time.sleep(1.1)  # the dropped file's ctime is a later second than the start
             # dropped after the start, through the overlay: it lands in the upper layer
             (root / "bin" / "vigil-dropped").write_bytes((root / "bin" / "busybox").read_bytes())
@@ -570,7 +570,7 @@ def test_an_exec_from_dev_shm_is_flagged(tmp_path: Path) -> None:
     name = f"vigil-shm-{uuid.uuid4().hex[:8]}"
     with _ShmExecContainer(name, rootfs, tmp_path / "bundle", ["/bin/sleep", "120"]) as container:
         assert container.wait_for_status("running")
-        cgroup_id = os.stat(cgroup2_dir(container.pid)).st_ino
+        cgroup_id = container.cgroup_id()
         tool = "/dev/shm/vigil-shm-tool"
         script = f"cp /bin/busybox {tool} && {tool} true; /bin/true"
 

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,27 @@ def find_cgroup2_mount(mounts_text: str) -> str | None:
         if len(fields) >= 3 and fields[2] == "cgroup2":
             return _unescape_mount_field(fields[1])
     return None
+
+
+def cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
+    """Where cgroup2 is mounted (``/sys/fs/cgroup`` or, on hybrid hosts, its ``unified``)."""
+    try:
+        found = find_cgroup2_mount(mounts.read_text())
+    except OSError:
+        return None
+    return Path(found) if found is not None else None
+
+
+def cgroup2_dir_of(pid: int, proc_root: Path = Path("/proc")) -> Path | None:
+    """The cgroup2 directory process ``pid`` is in now; None if gone or without cgroup2."""
+    root = cgroup2_root(proc_root / "self" / "mounts")
+    try:
+        path = parse_proc_cgroup((proc_root / str(pid) / "cgroup").read_text()).get("")
+    except OSError:
+        return None
+    if root is None or path is None:
+        return None
+    return root / path.lstrip("/")
 
 
 def _unescape_mount_field(field: str) -> str:

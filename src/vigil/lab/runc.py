@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from vigil.errors import VigilError
+from vigil.identity.cgroups import cgroup2_dir_of
 
 RUNC_ROOT = "/run/runc"
 
@@ -24,7 +25,8 @@ class RuncContainer:
     """One container made from ``rootfs`` with ``runc run -d``; removed (with its bundle) on exit.
 
     ``annotations`` go into the bundle's ``config.json`` as a CRI would put them;
-    ``host_network`` keeps the host's network namespace so that the container reaches loopback.
+    ``host_network`` keeps the host's network namespace so that the container reaches loopback;
+    ``binds`` maps paths in the container to host directories mounted there read-write.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class RuncContainer:
         host_network: bool = True,
         cgroups_path: str | None = None,
         root: str = RUNC_ROOT,
+        binds: Mapping[str, Path] | None = None,
     ) -> None:
         self.id = container_id
         self.rootfs = rootfs
@@ -47,6 +50,7 @@ class RuncContainer:
         self.host_network = host_network
         self.cgroups_path = cgroups_path
         self.root = root
+        self.binds = dict(binds or {})
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -115,6 +119,17 @@ class RuncContainer:
             raise VigilError(f"container {self.id} is not running")
         return int(state["pid"])
 
+    def cgroup_dir(self) -> Path:
+        """The container's cgroup2 directory (of its first process)."""
+        found = cgroup2_dir_of(self.pid)
+        if found is None:
+            raise VigilError(f"container {self.id} has no cgroup2 directory")
+        return found
+
+    def cgroup_id(self) -> int:
+        """The id the kernel tags the container's events with (its cgroup2 inode)."""
+        return self.cgroup_dir().stat().st_ino
+
     def exec(
         self, args: Sequence[str], *, timeout: float = 30.0, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
@@ -175,6 +190,11 @@ class RuncContainer:
             spec["annotations"] = self.annotations
         if self.cgroups_path:
             spec["linux"]["cgroupsPath"] = self.cgroups_path
+        for destination, source in self.binds.items():
+            spec["mounts"].append(
+                {"destination": destination, "type": "bind", "source": str(source),
+                 "options": ["rbind"]}
+            )  # fmt: skip
         if self.host_network:
             spec["linux"]["namespaces"] = [
                 ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"

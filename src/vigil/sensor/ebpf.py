@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Self
 
 from vigil.errors import ConfigError, PrivilegeError, SensorError, VigilError
+from vigil.identity.cgroups import cgroup2_root
 from vigil.models import Event
 from vigil.sensor import SensorStats
 from vigil.sensor import libbpf as bpf
@@ -41,7 +42,7 @@ from vigil.sensor.kernel_filter import EXEC_KEY, FILTER_ALL, dest_key
 from vigil.sensor.layers import WritableLayers
 from vigil.sensor.loss import LossTracker, loss_event
 from vigil.sensor.mounts import KernelFilesystem, ensure_kernel_filesystems, unmount
-from vigil.sensor.process_tree import ProcessTree, cgroup2_root
+from vigil.sensor.process_tree import ProcessTree
 from vigil.sensor.ringbuf import RingReader, open_ring_reader
 from vigil.sensor.wakeups import MappedCell, MemoryCell, ReaderSchedule
 from vigil.sensor.watch import DEFAULT_WATCH, WatchedPaths

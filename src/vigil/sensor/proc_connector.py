@@ -21,10 +21,11 @@ from types import TracebackType
 from typing import Self
 
 from vigil.errors import PrivilegeError, SensorError
+from vigil.identity.cgroups import cgroup2_root
 from vigil.models import Event, EventType, ProcessInfo
 from vigil.sensor import SensorStats
 from vigil.sensor.decode import WallClock, exit_status
-from vigil.sensor.process_tree import NSEC_PER_TICK, ProcessTree, cgroup2_root, stat_fields
+from vigil.sensor.process_tree import NSEC_PER_TICK, ProcessTree, stat_fields
 
 log = logging.getLogger(__name__)
 

@@ -261,16 +261,3 @@ def stat_fields(base: Path) -> tuple[int, int] | None:
     if len(fields) <= STARTTIME_INDEX:
         return None
     return int(fields[PPID_INDEX]), int(fields[STARTTIME_INDEX])
-
-
-def cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
-    """Where cgroup2 is mounted (``/sys/fs/cgroup`` or, on hybrid hosts, its ``unified``)."""
-    try:
-        lines = mounts.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 3 and fields[2] == "cgroup2":
-            return Path(fields[1])
-    return None
