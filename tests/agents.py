@@ -87,15 +87,16 @@ class RunningAgent:
         assert proc.poll() is None, self.log.read_text()
 
     def stop(self) -> int | None:
-        """Ctrl-C, as a user stops it; its exit code (None when it was not running)."""
+        """Ctrl-C, as a user stops it; its exit code (None when it was not running), or -9
+        when it had to be killed after 20 s."""
         if self.proc is None or self.proc.poll() is not None:
             return None
         self.proc.send_signal(signal.SIGINT)
         try:
             return self.proc.wait(timeout=20)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
 
     def alert_list(self) -> list[dict[str, Any]]:
         if not self.alerts.exists():
