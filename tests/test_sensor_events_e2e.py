@@ -368,13 +368,20 @@ def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
                 steady = await _act_and_watch(
                     sensor, container, cgroup_id, script + "; /bin/true other"
                 )
+                # the same program under another parent: sh -> sh -> true (the trailing ":"
+                # keep each shell from exec'ing its last command in its own place)
+                nested = await _act_and_watch(
+                    sensor, container, cgroup_id, "/bin/sh -c '/bin/true; :'; :"
+                )
+                await _change_ctime(container.rootfs / "bin" / "busybox")  # "replaced" on disk
+                replaced = await _act_and_watch(sensor, container, cgroup_id, script)
                 filtered = sensor.stats().filtered
                 sensor.forget(cgroup_id)  # the profile changed
                 again = await _act_and_watch(sensor, container, cgroup_id, script)
-                counts = [count(run) for run in (before, locked, steady, again)]
-                return [*counts, {"filtered": filtered}]
+                runs = (before, locked, steady, nested, replaced, again)
+                return [*(count(run) for run in runs), {"filtered": filtered}]
 
-        before, locked, steady, again, stats = asyncio.run(main())
+        before, locked, steady, nested, replaced, again, stats = asyncio.run(main())
     assert before["true"] == 5 and before["connect"] >= 5 and before["fork"] >= 5
     # locked: connects to the known destination and fork/exit stay in the kernel; execs are
     # judged in user space until the agent remembers them as allowed
@@ -383,8 +390,21 @@ def test_locked_behaviour_is_dropped_in_the_kernel(tmp_path: Path) -> None:
     # steady: exact repeats of remembered execs stay in the kernel too; a new argument does not
     assert steady["true"] == 0 and steady["true other"] == 1 and steady["cat"] == 1
     assert steady["all"] < before["all"] / 5
+    # what a verdict also depends on: the parent's program, the executable file itself
+    assert nested["true"] == 1
+    assert replaced["true"] == 5
     assert stats["filtered"] >= 25
     assert again["true"] == 5 and again["connect"] >= 5  # forgotten: everything reported again
+
+
+async def _change_ctime(path: Path) -> None:
+    """Give ``path`` a later change time (seconds, as the kernel hashes it), as a replaced
+    binary would have."""
+    before = int(path.stat().st_ctime)
+    while int(time.time()) <= before:
+        await asyncio.sleep(0.1)
+    os.chmod(path, path.stat().st_mode)
+    assert int(path.stat().st_ctime) > before
 
 
 # -- loss --------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import itertools
 import logging
 import os
 import struct
@@ -482,8 +481,9 @@ class EbpfSensor:
             started is not None
             and record.file_ctime_s * 1_000_000_000 > self._boot_wall_ns + started
         )
-        # the exec's process may be gone by now: any process of the container will do
-        pids = itertools.chain((header.pid,), self._processes.pids_in_cgroup(header.cgroup_id))
+        # the exec's own process first (the tree has just stored it: the most recent), then,
+        # as it may be gone by now, any other process of the container
+        pids = self._processes.pids_in_cgroup(header.cgroup_id)
         writable = self._layers.on_writable_layer(record.file_magic, opened, header.cgroup_id, pids)
         # in place, as the process tree fills lineage: the event is still the sensor's own
         event.process.exe_changed_after_start = changed

@@ -40,10 +40,6 @@ def root_upperdir(mountinfo: str) -> str | None:
     return found
 
 
-def _cgroup_unknown(pid: int) -> int:
-    return 0
-
-
 class WritableLayers:
     """``cgroup_of(pid)`` is the cgroup2 id a process is in now (0 when unknown): only a
     process inside the container may name its root. Its parent may not be (``runc exec`` runs
@@ -53,7 +49,8 @@ class WritableLayers:
         self,
         proc_root: Path = Path("/proc"),
         capacity: int = 4096,
-        cgroup_of: Callable[[int], int] = _cgroup_unknown,
+        *,
+        cgroup_of: Callable[[int], int],
     ) -> None:
         self.proc_root = proc_root
         self.capacity = capacity

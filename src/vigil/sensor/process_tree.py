@@ -189,7 +189,7 @@ class ProcessTree:
         if node is not None and (not start_ns or not node.start_ns or node.start_ns == start_ns):
             self._nodes.move_to_end(pid)
             return node
-        node = self._from_proc(pid, start_ns or None, {})
+        node = self._from_proc(pid, start_ns or None)
         if node is not None:
             self._store(node)
         return node
@@ -200,7 +200,9 @@ class ProcessTree:
         while len(self._nodes) > self.capacity:
             self._nodes.popitem(last=False)
 
-    def _from_proc(self, pid: int, start_ns: int | None, cgroup_ids: dict[str, int]) -> Node | None:
+    def _from_proc(
+        self, pid: int, start_ns: int | None, cgroup_ids: dict[str, int] | None = None
+    ) -> Node | None:
         base = self.proc_root / str(pid)
         stat = stat_fields(base)
         if stat is None or (start_ns is not None and stat[1] != start_ns // NSEC_PER_TICK):
