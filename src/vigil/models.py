@@ -423,6 +423,11 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_rfc3339(text: str) -> datetime:
+    """The moment an RFC 3339 / ISO 8601 text names (``Z`` accepted for UTC); ValueError if none."""
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

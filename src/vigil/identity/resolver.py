@@ -9,8 +9,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from vigil.caches import BoundedCache
 from vigil.errors import truncate
-from vigil.identity.cache import BoundedCache
 from vigil.identity.cgroups import (
     CgroupTree,
     ContainerRef,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from vigil.identity.cache import BoundedCache
+from vigil.caches import BoundedCache
 
 #: controllers whose ready count the guardrail reads; other owners (DaemonSet, Job, …) are not
 #: guarded by a replica count

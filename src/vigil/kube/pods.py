@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vigil.caches import BoundedCache
 from vigil.errors import truncate
-from vigil.identity.cache import BoundedCache
 from vigil.kube.errors import KubeApiError, KubeError
 from vigil.kube.objects import OwnerRef, PodSummary
 from vigil.models import Workload

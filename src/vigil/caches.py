@@ -1,7 +1,11 @@
-"""A small LRU map whose entries may also expire (the identity hot path is one lookup here)."""
+"""The one bounded map: least recently used goes first, entries may also expire.
+
+Every table that grows with what the agent sees (containers, processes, lookups) is bounded by
+this, so the agent's memory does not grow with a host's history."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -17,7 +21,7 @@ class BoundedCache(Generic[K, V]):
     may change soon (a container whose state is not readable yet).
     """
 
-    def __init__(self, max_size: int, clock: Callable[[], float]) -> None:
+    def __init__(self, max_size: int, clock: Callable[[], float] = time.monotonic) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self.max_size = max_size
