@@ -17,11 +17,6 @@ from vigil.config import ResponseConfig
 from vigil.models import Alert
 from vigil.respond.process import relative_cgroup_paths
 
-#: actions that destroy evidence (forensics runs before the first of them)
-DESTRUCTIVE = frozenset(
-    {"kill", "kill-tree", "stop-container", "kill-container", "delete-pod", "scale-to-zero"}
-)
-
 
 def own_cgroups(proc_root: str = "/proc", pid: int | None = None) -> frozenset[str]:
     """The agent's own cgroup paths (``hierarchy:path`` lines' paths), to never act on itself."""

@@ -23,27 +23,21 @@ from typing import Any, Self
 
 from vigil.config import ActionStep, Playbook, ResponseConfig
 from vigil.errors import RuntimeActionError, VigilError, truncate
-from vigil.models import ActionResult, Alert, Severity, event_from_json
-from vigil.respond.actions import (
-    Action,
-    ActionKit,
-    ContainerLookup,
-    ContainerTarget,
-    freeze_action,
-)
+from vigil.models import ActionResult, Alert, Severity, event_from_json, parse_rfc3339
+from vigil.respond.actions import Action, ActionKit, ContainerLookup, ContainerTarget
 from vigil.respond.approvals import ApprovalBook, PendingAction
 from vigil.respond.audit import AuditLog
-from vigil.respond.guardrails import DESTRUCTIVE, Guardrails
+from vigil.respond.guardrails import Guardrails
 from vigil.respond.metrics import ResponseMetrics
+from vigil.respond.registry import DESTRUCTIVE
 
 log = logging.getLogger(__name__)
 
-ACTIONS: dict[str, Action] = {"freeze": freeze_action}
 SYSTEM_ACTOR = "vigil"
 #: how often expired approvals are swept
 EXPIRY_SWEEP_S = 5.0
 
-__all__ = ["ACTIONS", "ContainerLookup", "ContainerTarget", "Responder", "matches"]
+__all__ = ["ContainerLookup", "ContainerTarget", "Responder", "matches"]
 
 
 class ApprovalError(VigilError):
@@ -118,8 +112,13 @@ class Responder:
         self.containers = containers
         self.config = config or ResponseConfig()
         self.kit = kit
+        #: without a kit, only the actions that need no service (the cgroup freezer's)
         self.actions: Mapping[str, Action] = (
-            actions if actions is not None else kit.registry() if kit is not None else ACTIONS
+            actions
+            if actions is not None
+            else kit.registry()
+            if kit is not None
+            else ActionKit.standalone()
         )
         self.audit = audit
         self.approvals = approvals
@@ -438,7 +437,7 @@ def _alert_from(action: PendingAction) -> Alert:
     data = action.alert
     return Alert(
         id=str(data["id"]),
-        time=datetime.fromisoformat(str(data["time"]).replace("Z", "+00:00")),
+        time=parse_rfc3339(str(data["time"])),
         kind=str(data["kind"]),
         rule=str(data["rule"]),
         severity=Severity(data["severity"]),
