@@ -2,7 +2,8 @@
 on ActionKit, and every implementation names an entry."""
 
 import asyncio
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -19,14 +20,20 @@ from vigil.respond.actions import (
 from vigil.respond.registry import ACTION_NAMES, ACTIONS, DESTRUCTIVE, Scope
 
 
+@dataclass(frozen=True)
 class Pod:
     """A Kubernetes container's record (the CRI annotations name its pod)."""
 
-    id = "web-1"
-    runtime = "runc"
-    state_root = "/run/runc"
-    cgroup_paths = {"freezer": "/nowhere"}
-    annotations = {"io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.name": "web-1"}
+    id: str = "web-1"
+    runtime: str = "runc"
+    state_root: str = "/run/runc"
+    cgroup_paths: Mapping[str, str] = field(default_factory=lambda: {"freezer": "/nowhere"})
+    annotations: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "io.kubernetes.pod.namespace": "shop",
+            "io.kubernetes.pod.name": "web-1",
+        }
+    )
 
 
 def an_alert() -> Alert:
@@ -34,9 +41,7 @@ def an_alert() -> Alert:
     return Alert("a-1", event.time, "deviation", "profile.new_executable", Severity.HIGH, "", event)
 
 
-def test_every_action_has_exactly_one_implementation_and_every_implementation_an_action() -> (
-    None
-):
+def test_every_action_has_exactly_one_implementation_and_every_implementation_an_action() -> None:
     found = implementations(ActionKit)
     assert sorted(found) == sorted(ACTION_NAMES)
     assert {name: len(attributes) for name, attributes in found.items()} == dict.fromkeys(
@@ -63,9 +68,14 @@ def test_actions_that_need_kubernetes_say_so_without_a_client() -> None:
     kit = ActionKit()
     cluster = [name for name, spec in ACTIONS.items() if spec.needs_kubernetes]
     assert cluster and all(ACTIONS[name].scope is Scope.CLUSTER for name in cluster)
+    actions = kit.registry()
+
+    async def run(name: str) -> str:
+        return await actions[name](an_alert(), Pod())
+
     for name in cluster:
         with pytest.raises(RuntimeActionError, match=NO_KUBERNETES):
-            asyncio.run(kit.registry()[name](an_alert(), Pod()))
+            asyncio.run(run(name))
 
 
 def test_without_a_kit_only_the_cgroup_freezer_acts() -> None:
@@ -73,11 +83,5 @@ def test_without_a_kit_only_the_cgroup_freezer_acts() -> None:
 
 
 def test_destructive_actions_are_the_ones_that_kill_or_remove() -> None:
-    assert DESTRUCTIVE == {
-        "kill",
-        "kill-tree",
-        "stop-container",
-        "kill-container",
-        "delete-pod",
-        "scale-to-zero",
-    }
+    killing = {"kill", "kill-tree", "stop-container", "kill-container"}
+    assert killing | {"delete-pod", "scale-to-zero"} == DESTRUCTIVE
