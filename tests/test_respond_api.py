@@ -5,6 +5,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 from typer.testing import CliRunner
 
 from tests.fakes import (
@@ -26,6 +27,7 @@ from vigil.record.store import Store
 from vigil.respond.approvals import ApprovalBook
 from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import Guardrails
+from vigil.respond.registry import ACTION_NAMES
 from vigil.respond.responder import Responder
 
 
@@ -125,5 +127,24 @@ def test_pending_to_done_and_to_denied_through_cli_and_api(tmp_path: Path) -> No
         health = client.health()
         assert health["response"]["decisions"] == {"approve": 2}
         assert health["response"]["actions"] == {"freeze": {"done": 1}}
+
+    run_with_api(tmp_path, check)
+
+
+def test_the_ui_marks_pending_steps_from_the_registry(tmp_path: Path) -> None:
+    def check(url: str, sensor: QueueSensor, freezer: Path) -> None:
+        types = httpx.get(url + "/api/v1/action-types").json()
+        assert [t["name"] for t in types] == list(ACTION_NAMES)
+        by_name = {t["name"]: t for t in types}
+        assert by_name["delete-pod"] == {
+            "name": "delete-pod",
+            "summary": "delete the pod so its owner restarts it clean",
+            "destructive": True,
+            "needs_kubernetes": True,
+            "scope": "cluster",
+        }
+        assert (by_name["freeze"]["destructive"], by_name["freeze"]["scope"]) == (False, "node")
+        script = httpx.get(url + "/static/vigil.js").text
+        assert 'fetch("/api/v1/action-types"' in script and '"cluster-wide"' in script
 
     run_with_api(tmp_path, check)

@@ -6,6 +6,8 @@
 - ``POST /api/v1/actions/{id}/approve`` and ``/deny`` — body ``{"actor": "...", "reason": "..."}``
   (both optional). Approving runs the ladder at once and answers with its results. 404: unknown
   id; 409: already decided or expired.
+- ``GET  /api/v1/action-types`` — every action a playbook can name (the registry), with what it
+  does: destructive or not, node-local or cluster-wide, whether it needs Kubernetes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from vigil.api.deps import AgentDep
 from vigil.respond.approvals import STATES
+from vigil.respond.registry import ACTIONS
 from vigil.respond.responder import ApprovalError
 
 router = APIRouter(tags=["actions"])
@@ -32,6 +35,20 @@ def _book(agent: AgentDep) -> Any:
     if agent.responder.approvals is None:
         raise HTTPException(404, "approvals are not enabled on this agent")
     return agent.responder.approvals
+
+
+@router.get("/action-types")
+async def action_types() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": spec.name,
+            "summary": spec.summary,
+            "destructive": spec.destructive,
+            "needs_kubernetes": spec.needs_kubernetes,
+            "scope": str(spec.scope),
+        }
+        for spec in ACTIONS.values()
+    ]
 
 
 @router.get("/actions")

@@ -17,6 +17,29 @@ function cell(row, text) {
   return td;
 }
 
+// What each action does (GET /api/v1/action-types, the agent's registry): name → its type.
+const actionTypes = new Map();
+
+function loadActionTypes() {
+  return fetch("/api/v1/action-types", { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.json() : []))
+    .then((types) => { for (const t of types) actionTypes.set(t.name, t); })
+    .catch(() => {});
+}
+
+// "delete-pod (destructive, cluster-wide)": what a person approves, said before they approve it.
+function stepText(name) {
+  const type = actionTypes.get(name);
+  if (!type) return name;
+  const marks = [type.destructive && "destructive", type.scope === "cluster" && "cluster-wide"];
+  const shown = marks.filter(Boolean);
+  return shown.length ? `${name} (${shown.join(", ")})` : name;
+}
+
+function isDestructive(action) {
+  return (action.steps || []).some((s) => (actionTypes.get(s.action) || {}).destructive);
+}
+
 // A pending action carries the alert that asked for it (GET /api/v1/actions).
 function alertOf(action) {
   return action.alert || {};
@@ -72,7 +95,8 @@ function renderPending(section, waiting) {
   for (const [action, status, cls] of rows) {
     const row = body.insertRow();
     row.dataset.id = action.id;
-    cell(row, (action.steps || []).map((s) => s.action).join(" → "));
+    const steps = cell(row, (action.steps || []).map((s) => stepText(s.action)).join(" → "));
+    if (isDestructive(action)) steps.className = "destructive";
     cell(row, targetOf(action));
     cell(row, alertOf(action).rule);
     cell(row, action.created);
@@ -113,7 +137,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const pending = document.getElementById("pending");
   if (pending) {
-    loadPending(pending);
+    loadActionTypes().then(() => loadPending(pending));
     setInterval(() => loadPending(pending), REFRESH_MS);
   }
 });
