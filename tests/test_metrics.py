@@ -7,6 +7,8 @@ import httpx
 from tests.fakes import QueueSensor, exec_event, wait_until
 from tests.test_api import with_running_api
 from vigil.agent import Agent
+from vigil.record.metrics import AgentMetrics
+from vigil.respond.metrics import ResponseMetrics
 
 
 def sample(text: str, name: str) -> float:
@@ -38,3 +40,27 @@ def test_metrics_count_events_alerts_and_profiles(tmp_path: Path) -> None:
     assert sample(text, 'vigil_profiles{state="learning"}') == 0
     assert sample(text, 'vigil_sensor_lost_total{where="kernel"}') == 0
     assert sample(text, "vigil_sensor_records_total") == 2
+
+
+def test_one_latency_histogram_feeds_prometheus_and_the_health_json() -> None:
+    response = ResponseMetrics()
+    metrics = AgentMetrics()
+    metrics.include(response.latency)
+    response.observe("freeze", "done", 5.0)
+    response.observe("freeze", "done", 30.0)
+    response.observe("kill", "failed", 2.0)
+    response.observe("kill", "skipped", None)
+
+    text = metrics.exposition().decode()
+    bucket = 'vigil_action_latency_seconds_bucket{action="freeze",le="0.005",outcome="done"}'
+    assert sample(text, bucket) == 1
+    assert sample(text, 'vigil_action_latency_seconds_count{action="kill",outcome="failed"}') == 1
+
+    health = response.to_json()
+    assert health["actions"] == {"freeze": {"done": 2}, "kill": {"failed": 1, "skipped": 1}}
+    freeze = health["latency_ms"]["freeze"]
+    assert (freeze["count"], freeze["sum_ms"]) == (2, 35.0)
+    assert freeze["buckets"]["2.5"] == 0 and freeze["buckets"]["5"] == 1
+    assert freeze["buckets"]["25"] == 1 and freeze["buckets"]["50"] == 2
+    assert freeze["buckets"]["+Inf"] == 2
+    assert list(health["latency_ms"]) == ["freeze"]  # only finished actions' latency

@@ -76,6 +76,7 @@ class Agent:
         self.alert_hooks = list(alert_hooks)
         self.metrics = metrics or AgentMetrics()
         self.metrics.live.add(self._live_metrics)
+        self.metrics.include(responder.metrics.latency)
         self._event_counters: dict[EventType, Any] = {}  # labelled children, looked up once
         #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
         #: once it is saved: e.g. to write locked profiles into the kernel's filter maps

@@ -1,22 +1,20 @@
 """Prometheus metrics of the agent, on a registry of its own (injectable for tests).
 
 Counters the pipeline bumps as it goes live here; figures that other parts already keep (sensor
-loss counters, profile states) are read at scrape time by :class:`LiveCollector`, so they are
-never copied twice.
+loss counters, profile states) are read at scrape time by :class:`LiveCollector`, and metrics a
+stage keeps itself (the responder's latency histogram) are included as they are, so nothing is
+counted twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vigil.models import Alert
-
-#: 1 ms … 5 s: response actions are expected in tens of milliseconds
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 #: a source yields (name, help, kind "counter"|"gauge", {labels: value}) at scrape time
 LiveSource = Callable[[], Iterable[tuple[str, str, str, dict[tuple[tuple[str, str], ...], float]]]]
@@ -60,23 +58,15 @@ class AgentMetrics:
             ["kind", "severity", "rule"],
             registry=self.registry,
         )
-        self.action_latency = Histogram(
-            "vigil_action_latency_seconds",
-            "Kernel event to response action finished",
-            ["action", "outcome"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
         self.live = LiveCollector()
         self.registry.register(self.live)
 
+    def include(self, collector: Collector) -> None:
+        """Expose metrics a stage keeps itself (the responder's latency histogram)."""
+        self.registry.register(collector)
+
     def alert_recorded(self, alert: Alert) -> None:
         self.alerts.labels(alert.kind, str(alert.severity), alert.rule).inc()
-        for action in alert.actions:
-            if action.latency_ms is not None:
-                self.action_latency.labels(action.action, action.outcome).observe(
-                    action.latency_ms / 1000
-                )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
