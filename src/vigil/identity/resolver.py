@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -116,7 +115,7 @@ class IdentityResolver:
         #: paths answered without any runtime state (yet): the container ids they could be
         self._unsettled: BoundedCache[str, tuple[str, ...]] = BoundedCache(max_cached, clock)
         self._records: BoundedCache[str, ContainerRecord] = BoundedCache(max_containers, clock)
-        self._warned: OrderedDict[str, None] = OrderedDict()
+        self._warned: BoundedCache[str, bool] = BoundedCache(_MAX_WARNED)
         self._scans_seen = 0
 
     # -- public API ------------------------------------------------------------------------
@@ -416,9 +415,7 @@ class IdentityResolver:
         """Log once per key (bounded), so a broken file does not flood the log."""
         if key in self._warned:
             return
-        self._warned[key] = None
-        if len(self._warned) > _MAX_WARNED:
-            self._warned.popitem(last=False)
+        self._warned.put(key, True)
         log.warning("%s", message)
 
 

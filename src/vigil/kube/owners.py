@@ -21,18 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from vigil.caches import BoundedCache
+from vigil.kube.objects import OwnerRef
 
 #: controllers whose ready count the guardrail reads; other owners (DaemonSet, Job, …) are not
 #: guarded by a replica count
 COUNTED = frozenset({"ReplicaSet", "StatefulSet"})
 
 
-@dataclass(frozen=True, slots=True)
-class Controller:
-    """The pod's direct controller (``controller: true`` owner reference)."""
-
-    kind: str
-    name: str
+#: the pod's direct controller: its ``controller: true`` owner reference
+Controller = OwnerRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,13 +44,13 @@ class PodOwner:
 class PodDirectory:
     """(namespace, pod name) → owning workload; read by identity, written by the watcher.
 
-    Bounded (``max_pods``; a node runs at most a few hundred). ``generation`` changes on every
-    change so readers know when to derive cached answers again.
+    Bounded (``max_pods``, least recently used first; a node runs at most a few hundred).
+    ``generation`` changes on every change so readers know when to derive cached answers again.
     """
 
     def __init__(self, max_pods: int = 10_000) -> None:
         self.max_pods = max_pods
-        self._pods: OrderedDict[tuple[str, str], PodOwner] = OrderedDict()
+        self._pods: BoundedCache[tuple[str, str], PodOwner] = BoundedCache(max_pods)
         self._generation = 0
         #: True while a list+watch is live; False before the first list and after an error
         self.connected = False
@@ -75,19 +74,19 @@ class PodDirectory:
         return len(self._pods)
 
     def replace_all(self, pods: dict[tuple[str, str], PodOwner]) -> None:
-        self._pods = OrderedDict(list(pods.items())[: self.max_pods])
+        self._pods = BoundedCache(self.max_pods)
+        for key, owner in list(pods.items())[: self.max_pods]:
+            self._pods.put(key, owner)
         self._generation += 1
 
     def put(self, namespace: str, pod: str, owner: PodOwner) -> None:
         if self._pods.get((namespace, pod)) == owner:
             return
-        self._pods[(namespace, pod)] = owner
-        while len(self._pods) > self.max_pods:
-            self._pods.popitem(last=False)
+        self._pods.put((namespace, pod), owner)
         self._generation += 1
 
     def remove(self, namespace: str, pod: str) -> None:
-        if self._pods.pop((namespace, pod), None) is not None:
+        if self._pods.pop((namespace, pod)) is not None:
             self._generation += 1
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Float, String, Table, Text, insert, select, update
 
-from vigil.models import rfc3339, utcnow
+from vigil.models import parse_rfc3339, rfc3339, utcnow
 from vigil.record.store import metadata
 
 STATES = ("pending", "approved", "done", "failed", "denied", "expired")
@@ -71,7 +71,7 @@ class PendingAction:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingAction:
         def when(text: str) -> datetime:
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parse_rfc3339(text)
 
         return cls(
             id=str(data["id"]),
