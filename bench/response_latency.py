@@ -26,7 +26,6 @@ import platform
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,22 +39,24 @@ from vigil.config import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 from vigil.detect.profiles import ProfileBook
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
-from vigil.models import (
-    Alert,
-    ContainerInfo,
-    Event,
-    EventType,
-    ProcessInfo,
-    Severity,
-    Workload,
-    utcnow,
-)
+from vigil.models import Alert, Event, EventType, Severity
 from vigil.record.store import Store
 from vigil.respond.actions import ActionKit
 from vigil.respond.enforce import Enforcer
 from vigil.respond.freeze import set_frozen
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.responder import Responder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper module next to this file
+from latency_fixtures import (
+    NAMESPACE,
+    EmulatorProcess,
+    PodLookup,
+    RequestClock,
+    pod_alert,
+    recreate_pod,
+    seed_objects,
+)
 
 TARGET_FREEZE_P99_MS = 50.0
 TARGET_DELETE_P99_MS = 100.0
@@ -187,80 +188,6 @@ async def bench_freeze(work: Path, rootfs: Path, runs: int) -> dict[str, Any]:
 
 
 # -- 3. pod delete against kmock ----------------------------------------------------------------
-class EmulatorProcess:
-    """kmock (a real HTTP server) in its own process (``bench/kmock_server.py``).
-
-    As an API server would be: not on the measured loop, not under the measured process's GIL.
-    Between rounds the objects are set through its stdin; ``delete_arrivals()`` tells when
-    DELETE requests reached it.
-    """
-
-    def __init__(self) -> None:
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> EmulatorProcess:
-        self._proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("kmock_server.py"))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.url = self._read()["url"]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-
-    def _read(self) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the kmock process ended")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(command) + "\n")
-        self._proc.stdin.flush()
-        return self._read()
-
-    def put(self, resource: str, namespace: str | None, name: str, obj: dict[str, Any]) -> None:
-        self._ask({"op": "put", "key": [resource, namespace, name], "object": obj})
-
-    def forget_requests(self) -> None:
-        """kmock's cost grows with its request log; an API server's does not (see kmock_server)."""
-        self._ask({"op": "forget"})
-
-    def delete_arrivals(self) -> list[int]:
-        arrivals: list[int] = self._ask({"op": "arrivals"})["delete"]
-        return arrivals
-
-
-class RequestClock:
-    """httpx event hooks on the client: when each request left, when its answer came back."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int]] = []
-        self.answered: list[tuple[str, int]] = []
-
-    async def on_request(self, request: Any) -> None:
-        self.sent.append((request.method, time.monotonic_ns()))
-
-    async def on_response(self, response: Any) -> None:
-        self.answered.append((response.request.method, time.monotonic_ns()))
-
-    def last(self, method: str, which: list[tuple[str, int]]) -> int:
-        return next(t for m, t in reversed(which) if m == method)
-
-
 #: the three ways delete-pod can meet its guardrail (see vigil.kube.owners)
 DELETE_PATHS = {
     "cold": "nothing known: GET pod, GET its ReplicaSet, DELETE",
@@ -273,86 +200,6 @@ async def bench_delete(runs: int) -> dict[str, Any]:
     from lightkube import AsyncClient, KubeConfig
     from lightkube.resources.core_v1 import Pod
 
-    ns, owner_ref = "shop", {"apiVersion": "apps/v1", "uid": "u", "controller": True}
-    spec = {
-        "replicas": 5,
-        "selector": {"matchLabels": {"app": "web"}},
-        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}},
-    }
-
-    @dataclass
-    class PodRecord:
-        name: str
-        id: str = "c"
-        runtime: str = "containerd"
-        state_root: str = ""
-
-        @property
-        def cgroup_paths(self) -> dict[str, str]:
-            return {}
-
-        @property
-        def annotations(self) -> dict[str, str]:
-            return {"io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.name": self.name}
-
-    class Lookup:
-        current = PodRecord("web-0")
-
-        def lookup(self, container_id: str) -> PodRecord:
-            return self.current
-
-    def seed(server: EmulatorProcess) -> None:
-        server.put(
-            "apps/v1/replicasets",
-            ns,
-            "web-rs",
-            {
-                "metadata": {
-                    "name": "web-rs",
-                    "namespace": ns,
-                    "ownerReferences": [{**owner_ref, "kind": "Deployment", "name": "web"}],
-                },
-                "spec": spec,
-                "status": {"replicas": 5, "readyReplicas": 5},
-            },
-        )
-        server.put(
-            "apps/v1/deployments",
-            ns,
-            "web",
-            {
-                "metadata": {"name": "web", "namespace": ns},
-                "spec": spec,
-                "status": {"replicas": 5, "readyReplicas": 5},
-            },
-        )
-        server.put(
-            "v1/pods",
-            ns,
-            "probe",
-            {
-                "metadata": {"name": "probe", "namespace": ns},
-                "spec": {"containers": []},
-            },
-        )
-
-    def recreate_pod(server: EmulatorProcess) -> None:
-        # One pod name, re-created each round: kmock scans every object it ever held on each
-        # request, so fresh names would measure the mock, not vigil.
-        server.put(
-            "v1/pods",
-            ns,
-            "web-0",
-            {
-                "metadata": {
-                    "name": "web-0",
-                    "namespace": ns,
-                    "ownerReferences": [{**owner_ref, "kind": "ReplicaSet", "name": "web-rs"}],
-                },
-                "spec": {"containers": [{"name": "c", "image": "x"}]},
-            },
-        )
-
     config = ResponseConfig(
         cooldown=0, rate_per_workload=10**6, rate_overall=10**6, forensics_before_destroy=False
     )
@@ -361,7 +208,7 @@ async def bench_delete(runs: int) -> dict[str, Any]:
         "emulator": "kmock in its own process",
     }
     with EmulatorProcess() as server:
-        seed(server)
+        seed_objects(server)
         client = AsyncClient(
             KubeConfig.from_dict(
                 {
@@ -378,16 +225,16 @@ async def bench_delete(runs: int) -> dict[str, Any]:
         http.event_hooks = {"request": [clock.on_request], "response": [clock.on_response]}
         try:
             round_trips = []
-            await client.get(Pod, "probe", namespace=ns)  # unmeasured: opens the connection
+            await client.get(Pod, "probe", namespace=NAMESPACE)  # unmeasured: opens the connection
             for _ in range(runs):  # what one bare GET costs against this mock, on this machine
                 server.forget_requests()
                 started = time.monotonic_ns()
-                await client.get(Pod, "probe", namespace=ns)
+                await client.get(Pod, "probe", namespace=NAMESPACE)
                 round_trips.append((time.monotonic_ns() - started) / 1e6)
             results["bare_get_round_trip"] = summary(round_trips)
             for path in DELETE_PATHS:
                 results[path] = await delete_rounds(
-                    path, runs, client, clock, server, Lookup(), recreate_pod, config
+                    path, runs, client, clock, server, PodLookup(), recreate_pod, config
                 )
         finally:
             await client.close()
@@ -446,20 +293,6 @@ async def delete_rounds(
         "reached_server": summary(arrived),
         "response_received": summary(answered),
     }
-
-
-def pod_alert(alert_id: str) -> Alert:
-    # the "kernel event" is stamped now: what follows is vigil's response, not the sensor's path
-    event = Event(
-        type=EventType.EXEC,
-        time=utcnow(),
-        ktime_ns=time.monotonic_ns(),
-        cgroup_id=1,
-        process=ProcessInfo(pid=10**6, ppid=1, uid=0, exe="/bin/nc", cmdline="nc"),
-        container=ContainerInfo("c", "c", "", "containerd"),
-        workload=Workload("shop", "Deployment", "web", "c"),
-    )
-    return Alert(alert_id, utcnow(), "rule", "r", Severity.HIGH, "m", event)
 
 
 def print_delete(delete: dict[str, Any]) -> None:
