@@ -130,31 +130,18 @@ class PodLookup:
         return self.current
 
 
+def _ready_controller(name: str, *owners: dict[str, object]) -> dict[str, Any]:
+    """A Deployment or ReplicaSet with all of its five replicas ready."""
+    metadata: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
+    if owners:
+        metadata["ownerReferences"] = list(owners)
+    return {"metadata": metadata, "spec": SPEC, "status": {"replicas": 5, "readyReplicas": 5}}
+
+
 def seed_objects(server: EmulatorProcess) -> None:
-    server.put(
-        "apps/v1/replicasets",
-        NAMESPACE,
-        "web-rs",
-        {
-            "metadata": {
-                "name": "web-rs",
-                "namespace": NAMESPACE,
-                "ownerReferences": [{**OWNER_REF, "kind": "Deployment", "name": "web"}],
-            },
-            "spec": SPEC,
-            "status": {"replicas": 5, "readyReplicas": 5},
-        },
-    )
-    server.put(
-        "apps/v1/deployments",
-        NAMESPACE,
-        "web",
-        {
-            "metadata": {"name": "web", "namespace": NAMESPACE},
-            "spec": SPEC,
-            "status": {"replicas": 5, "readyReplicas": 5},
-        },
-    )
+    deployment = {**OWNER_REF, "kind": "Deployment", "name": "web"}
+    server.put("apps/v1/replicasets", NAMESPACE, "web-rs", _ready_controller("web-rs", deployment))
+    server.put("apps/v1/deployments", NAMESPACE, "web", _ready_controller("web"))
     server.put(
         "v1/pods",
         NAMESPACE,
