@@ -2,6 +2,7 @@
 on ActionKit, and every implementation names an entry."""
 
 import asyncio
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -80,6 +81,9 @@ def test_actions_that_need_kubernetes_say_so_without_a_client() -> None:
 
 def test_without_a_kit_only_the_cgroup_freezer_acts() -> None:
     assert sorted(ActionKit.standalone()) == ["freeze", "thaw"]
+    # they run unbound, with no kit: static methods
+    attributes = [implementations(ActionKit)[name][0] for name in ActionKit.standalone()]
+    assert all(isinstance(inspect.getattr_static(ActionKit, a), staticmethod) for a in attributes)
 
 
 def test_destructive_actions_are_the_ones_that_kill_or_remove() -> None:
