@@ -35,6 +35,7 @@ from vigil.respond.approvals import ApprovalBook, PendingAction
 from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import DESTRUCTIVE, Guardrails
 from vigil.respond.metrics import ResponseMetrics
+from vigil.selectors import WorkloadSelector
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,7 @@ def _workload_matches(patterns: frozenset[str], alert: Alert) -> bool:
     workload = alert.event.workload
     if workload is None:
         return False
-    names = (workload.key, f"{workload.namespace}/{workload.name}", workload.name)
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns for name in names)
+    return any(WorkloadSelector(p, glob=True).matches(workload) for p in patterns)
 
 
 def matches(playbook: Playbook, alert: Alert, labels: Mapping[str, str] | None = None) -> bool:
