@@ -62,14 +62,15 @@ class ProfileBook:
     def __len__(self) -> int:
         return len(self._versions)
 
+    def all(self) -> list[Profile]:
+        return sorted(self._versions.current(), key=lambda p: p.key)
+
     def get(self, key: str) -> Profile | None:
         return self._versions.get(key)
 
     def previous(self, key: str) -> Profile | None:
+        """The version before the current one (replicas of the old image during a rollout)."""
         return self._versions.previous(key)
-
-    def all(self) -> list[Profile]:
-        return sorted(self._versions.current(), key=lambda p: p.key)
 
     def select(self, selector: str) -> list[Profile]:
         """Profiles named by a full key, ``namespace/name``, ``name`` or ``name/container``."""
