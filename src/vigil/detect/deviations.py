@@ -194,8 +194,10 @@ def find(
     for kind, item in found:
         if unknown_program and kind in (ItemKind.PROCESS, ItemKind.ARGUMENTS):
             continue
+        if profile.knows(kind, item):
+            continue
         seen = f"{kind.value}:{item}"
-        if profile.knows(kind, item) or seen in profile.reported:
+        if seen in profile.reported:
             continue
         changed = True
         if len(profile.reported) >= MAX_REPORTED:

@@ -127,7 +127,8 @@ class ProfileBook:
         return found_deviations
 
     def _profile_for(self, workload: Workload, image: str, now: datetime) -> Profile:
-        current = self._versions.get(workload.key)
+        key = workload.key
+        current = self._versions.get(key)
         if current is None:
             first = self._fresh(workload, now, image=image)
             return self._versions.supersede(first)
@@ -135,7 +136,7 @@ class ProfileBook:
             current.image = image
             self._versions.mark(current)
             return current
-        existing = self._versions.for_image(workload.key, image)
+        existing = self._versions.for_image(key, image)
         return existing if existing is not None else self._new_version(current, now, image=image)
 
     def _fresh(self, workload: Workload, now: datetime, *, image: str) -> Profile:
@@ -166,6 +167,8 @@ class ProfileBook:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _maybe_lock(self, profile: Profile, now: datetime) -> bool:
+        if profile.state is ProfileState.LOCKED:
+            return False  # the common case, on every event: no policy lookup
         reason = lock_reason(profile, self.policy(profile), now)
         if reason is None or not profile.lock(now, reason):
             return False
