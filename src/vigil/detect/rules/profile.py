@@ -25,6 +25,10 @@ def profile_item(kind: str, event: Event) -> str | None:
     return None
 
 
+#: rule files name the kind as text (``profile: executable``); a dict is the fast way back
+_KINDS = {kind.value: kind for kind in ItemKind}
+
+
 class _ProfileView(Protocol):
     @property
     def state(self) -> object: ...
@@ -51,4 +55,4 @@ class LockedProfiles:
         profile = self._book.get(workload_key)
         if profile is None or str(profile.state) != "locked":
             return False
-        return profile.knows(ItemKind(kind), item)
+        return profile.knows(_KINDS[kind], item)
