@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
 from tests.test_profile_learning import TraceClock
+from vigil.api import profile_views
 from vigil.detect.generalize import argument_pattern, dns_pattern, path_pattern
 from vigil.detect.policy import PolicyOverride, ProfilePolicies, ProfilePolicy
 from vigil.detect.profiles import ProfileBook, ProfileState
@@ -66,10 +67,10 @@ def test_hard_cap_turns_new_items_away_and_says_so() -> None:
     (profile,) = book.all()
     assert profile.size == 5
     assert profile.items_dropped > 0
-    described = book.describe(profile)
+    described = profile_views.describe(book, profile)
     assert described["at_cap"] is True and described["max_items"] == 5
-    assert book.summary()["at_cap"] == 1
-    assert book.summary()["items_dropped"] == profile.items_dropped
+    assert profile_views.summary(book)["at_cap"] == 1
+    assert profile_views.summary(book)["items_dropped"] == profile.items_dropped
 
 
 def test_auto_lock_bounds_and_per_namespace_and_workload_policies() -> None:
@@ -91,12 +92,12 @@ def test_auto_lock_bounds_and_per_namespace_and_workload_policies() -> None:
     assert web is not None and nightly is not None
     # shop/web needs 1000 quiet events: not converged after 9
     assert web.state is ProfileState.LEARNING
-    assert 0 < book.progress(web)["progress"] < 1
+    assert 0 < profile_views.progress(book, web)["progress"] < 1
     clock.now = T0 + timedelta(seconds=600)
     assert [p.key for p in book.tick()] == [WEB.key]  # max_learning bounds it
     assert web.lock_reason == "max_learning"
     assert nightly.state is ProfileState.LEARNING  # batch: lock by hand only
-    assert book.progress(nightly)["auto_lock"] is False
+    assert profile_views.progress(book, nightly)["auto_lock"] is False
 
 
 def test_min_learning_holds_a_converged_profile_back() -> None:

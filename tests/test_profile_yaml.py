@@ -11,6 +11,7 @@ import yaml
 
 from tests.test_profile_learning import learnt_book
 from tests.traces import read_trace
+from vigil.api.profile_views import describe
 from vigil.detect.profile_yaml import diff_profiles, dump_profile, load_profile
 from vigil.errors import ConfigError
 
@@ -18,7 +19,7 @@ from vigil.errors import ConfigError
 def test_export_then_import_round_trips() -> None:
     book, _ = learnt_book(read_trace("bursty-reports.jsonl"))
     (profile,) = book.all()
-    text = dump_profile(book.describe(profile))
+    text = dump_profile(describe(book, profile))
     assert text.startswith("# vigil profile of shop/Deployment/reports/worker, version 1")
     document = yaml.safe_load(text)
     assert document["destinations"] == sorted(profile.destinations)
@@ -29,7 +30,7 @@ def test_export_then_import_round_trips() -> None:
     assert (imported.state, imported.image) == (profile.state, profile.image)
     # a second round gives the same text
     again = book.install(imported)
-    assert dump_profile(book.describe(again)).split("\n", 2)[2] == text.split("\n", 2)[2].replace(
+    assert dump_profile(describe(book, again)).split("\n", 2)[2] == text.split("\n", 2)[2].replace(
         "version: 1", "version: 2"
     )
 
@@ -95,11 +96,11 @@ def test_cli_import_refuses_a_bad_file_with_exit_2_before_calling_the_agent(tmp_
 def test_diff_lists_what_was_added_and_removed() -> None:
     book, _ = learnt_book(read_trace("steady-web.jsonl"))
     (profile,) = book.all()
-    old = book.describe(profile)
+    old = describe(book, profile)
     edited = load_profile(dump_profile(old))
     edited.executables.discard("/bin/sleep")
     edited.executables.add("/usr/bin/curl")
-    new = book.describe(book.install(edited))
+    new = describe(book, book.install(edited))
     result = diff_profiles(old, new)
     assert result["old"].endswith("@1") and result["new"].endswith("@2")
     assert result["changes"] == {

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from vigil.detect.items import PROCESS_ARROW, ItemKind, closest
-from vigil.models import Event, Severity
+from vigil.detect.profile import Profile
+from vigil.models import Event, EventType, Severity
 
-if TYPE_CHECKING:
-    from vigil.detect.profiles import Profile
+#: deviations remembered per profile (each is reported once); beyond, new ones are counted only
+MAX_REPORTED = 4096
 
 _SEVERITY = {
     ItemKind.EXECUTABLE: Severity.HIGH,
@@ -177,3 +177,33 @@ def describe(
     title, explain = _WHAT[kind]
     what, near = explain(_Context(profile, item, event, looked_up))
     return f"{title} in workload {profile.key}: {what}: {_listed(near)}", near[:5]
+
+
+def find(
+    profile: Profile, found: list[tuple[ItemKind, str]], event: Event, looked_up: str | None
+) -> tuple[list[Deviation], bool]:
+    """What ``event`` shows that the locked ``profile`` lacks and has not reported yet; and
+    whether the profile changed (what it reported, or suppressed)."""
+    deviations: list[Deviation] = []
+    changed = False
+    # An unknown program's parent and arguments are new by definition: its one alert
+    # (new executable) says it all, whichever arguments it runs with later.
+    unknown_program = event.type is EventType.EXEC and not profile.knows(
+        ItemKind.EXECUTABLE, event.process.exe
+    )
+    for kind, item in found:
+        if unknown_program and kind in (ItemKind.PROCESS, ItemKind.ARGUMENTS):
+            continue
+        if profile.knows(kind, item):
+            continue
+        seen = f"{kind.value}:{item}"
+        if seen in profile.reported:
+            continue
+        changed = True
+        if len(profile.reported) >= MAX_REPORTED:
+            profile.deviations_suppressed += 1
+            continue
+        profile.reported.add(seen)
+        summary, near = describe(profile, kind, item, event, looked_up)
+        deviations.append(Deviation(profile, kind, item, event, summary, tuple(near)))
+    return deviations, changed

@@ -159,10 +159,10 @@ def fold_arguments(item: str, known: set[str], executable: str) -> str | None:
     return pattern if len(members) >= FOLD_ARGUMENTS else None
 
 
-def absorb(known: set[str], pattern: str, covered: Iterable[str]) -> int:
-    """Replace the items a new pattern covers by the pattern; returns how many went."""
+def absorb(known: set[str], pattern: str, covered: Iterable[str]) -> list[str]:
+    """Replace the items a new pattern covers by the pattern; returns the items that went."""
     gone = [item for item in covered if item != pattern]
     for item in gone:
         known.discard(item)
     known.add(pattern)
-    return len(gone)
+    return gone

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from vigil.models import Workload
+from vigil.selectors import WorkloadSelector
 
 DEFAULT_MIN_LEARNING = 60.0
 DEFAULT_MAX_LEARNING = 600.0
@@ -52,7 +53,7 @@ class PolicyOverride:
     def matches(self, workload: Workload) -> bool:
         if self.namespace is not None and workload.namespace != self.namespace:
             return False
-        return self.workload is None or self.workload in workload_aliases(workload)
+        return self.workload is None or WorkloadSelector(self.workload).matches(workload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +81,3 @@ class ProfilePolicies:
                 min_learning=min(DEFAULT_MIN_LEARNING, learning_period),
             )
         )
-
-
-def workload_aliases(workload: Workload) -> set[str]:
-    """Every selector that names ``workload``."""
-    w = workload
-    return {
-        w.key,
-        f"{w.namespace}/{w.name}",
-        w.name,
-        f"{w.name}/{w.container}",
-        f"{w.namespace}/{w.name}/{w.container}",
-    }

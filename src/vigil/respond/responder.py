@@ -30,6 +30,7 @@ from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.metrics import ResponseMetrics
 from vigil.respond.registry import DESTRUCTIVE
+from vigil.selectors import WorkloadSelector
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,7 @@ def _workload_matches(patterns: frozenset[str], alert: Alert) -> bool:
     workload = alert.event.workload
     if workload is None:
         return False
-    names = (workload.key, f"{workload.namespace}/{workload.name}", workload.name)
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns for name in names)
+    return any(WorkloadSelector(p, glob=True).matches(workload) for p in patterns)
 
 
 def matches(playbook: Playbook, alert: Alert, labels: Mapping[str, str] | None = None) -> bool:

@@ -83,7 +83,7 @@ class ExecVerdicts(Protocol):
 
 
 class LockedProfile(Protocol):
-    """What the filter needs of a profile (vigil.detect.profiles.Profile fits)."""
+    """What the filter needs of a profile (vigil.detect.profile.Profile fits)."""
 
     @property
     def key(self) -> str: ...

@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from vigil import __version__
+from vigil.api import profile_views
 from vigil.api.deps import AgentDep, IncidentsDep
 from vigil.incidents import IncidentState
 
@@ -22,7 +23,7 @@ async def health(agent: AgentDep, incidents: IncidentsDep) -> dict[str, Any]:
         "profiles": len(agent.profiles),
         #: counters (by state, partial, at cap, items dropped at a cap), ready for a metrics
         #: exporter
-        "profile_stats": agent.profiles.summary(),
+        "profile_stats": profile_views.summary(agent.profiles),
         "alerts_emitted": agent.alerts_emitted,
         "events_failed": agent.events_failed,
         "response": agent.responder.metrics.to_json(),

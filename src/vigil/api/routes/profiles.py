@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from vigil.agent import Agent
 from vigil.api.deps import AgentDep
+from vigil.api.profile_views import describe, summary
 from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, diff_profiles, load_profile
 from vigil.detect.profiles import Profile
 from vigil.errors import ConfigError, StoreError, truncate
@@ -55,10 +56,10 @@ def _version(agent: Agent, reference: str) -> dict[str, Any]:
     """``SELECTOR`` (current version) or ``SELECTOR@VERSION``, as profile JSON."""
     selector, at, number = reference.rpartition("@")
     if not at or not number.isdigit():
-        return agent.profiles.describe(_one(agent, reference))
+        return describe(agent.profiles, _one(agent, reference))
     current = _one(agent, selector)
     if int(number) == current.version:
-        return agent.profiles.describe(current)
+        return describe(agent.profiles, current)
     try:
         stored = agent.store.load_profile_version(current.key, int(number))
     except StoreError as exc:
@@ -70,13 +71,13 @@ def _version(agent: Agent, reference: str) -> dict[str, Any]:
 
 @router.get("/profiles")
 async def list_profiles(agent: AgentDep) -> list[dict[str, Any]]:
-    return [agent.profiles.describe(p) for p in agent.profiles.all()]
+    return [describe(agent.profiles, p) for p in agent.profiles.all()]
 
 
 @router.get("/profiles/metrics")
 async def profile_metrics(agent: AgentDep) -> dict[str, int]:
     """Counters: profiles by state, partial, at their cap, items turned away at a cap."""
-    return agent.profiles.summary()
+    return summary(agent.profiles)
 
 
 @router.post("/profiles/lock")
@@ -101,7 +102,7 @@ async def import_profile(request: ImportRequest, agent: AgentDep) -> dict[str, A
         profile = load_profile(request.yaml, request.source)
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    return agent.profiles.describe(agent.install_profile(profile))
+    return describe(agent.profiles, agent.install_profile(profile))
 
 
 @router.get("/profiles/export")
@@ -131,10 +132,10 @@ async def diff(a: str, agent: AgentDep, b: str | None = None) -> dict[str, Any]:
             if current.version == 1:
                 raise HTTPException(404, f"{current.key} has only one version: name two")
             a = f"{current.key}@{current.version - 1}"
-        return diff_profiles(_version(agent, a), agent.profiles.describe(current))
+        return diff_profiles(_version(agent, a), describe(agent.profiles, current))
     return diff_profiles(_version(agent, a), _version(agent, b))
 
 
 @router.get("/profiles/{key:path}")
 async def get_profile(key: str, agent: AgentDep) -> dict[str, Any]:
-    return agent.profiles.describe(_one(agent, key))
+    return describe(agent.profiles, _one(agent, key))

@@ -3,9 +3,9 @@ the rules do not depend on how profiles are stored or learned."""
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from typing import Protocol
 
+from vigil.detect.items import ItemKind
 from vigil.models import Event, EventType
 
 
@@ -25,15 +25,15 @@ def profile_item(kind: str, event: Event) -> str | None:
     return None
 
 
+#: rule files name the kind as text (``profile: executable``); a dict is the fast way back
+_KINDS = {kind.value: kind for kind in ItemKind}
+
+
 class _ProfileView(Protocol):
     @property
     def state(self) -> object: ...
 
-    @property
-    def executables(self) -> AbstractSet[str]: ...
-
-    @property
-    def destinations(self) -> AbstractSet[str]: ...
+    def knows(self, kind: ItemKind, item: str) -> bool: ...
 
 
 class ProfileSource(Protocol):
@@ -45,7 +45,8 @@ class ProfileSource(Protocol):
 class LockedProfiles:
     """:class:`ProfileKnowledge` over a profile book: only a locked profile counts as
     knowledge (one still learning has just absorbed this very event, since the agent runs the
-    profiles before the rules)."""
+    profiles before the rules). What it knows is :meth:`Profile.knows`, as for deviations: a
+    destination inside a folded range is known."""
 
     def __init__(self, book: ProfileSource) -> None:
         self._book = book
@@ -54,5 +55,4 @@ class LockedProfiles:
         profile = self._book.get(workload_key)
         if profile is None or str(profile.state) != "locked":
             return False
-        items = profile.executables if kind == "executable" else profile.destinations
-        return item in items
+        return profile.knows(_KINDS[kind], item)
