@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from vigil.agent import Agent
-from vigil.config import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 from vigil.detect.profiles import ProfileBook
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
@@ -56,6 +55,7 @@ from vigil.respond.enforce import Enforcer
 from vigil.respond.freeze import set_frozen
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.responder import Responder
+from vigil.respond.settings import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 
 TARGET_FREEZE_P99_MS = 50.0
 TARGET_DELETE_P99_MS = 100.0

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from vigil.config import ActionStep, Playbook, ResponseConfig
 from vigil.errors import RuntimeActionError, VigilError, truncate
 from vigil.models import ActionResult, Alert, Severity, event_from_json
 from vigil.respond.actions import (
@@ -35,6 +34,7 @@ from vigil.respond.approvals import ApprovalBook, PendingAction
 from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import DESTRUCTIVE, Guardrails
 from vigil.respond.metrics import ResponseMetrics
+from vigil.respond.settings import ActionStep, Playbook, ResponseConfig
 
 log = logging.getLogger(__name__)
 
