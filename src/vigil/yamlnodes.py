@@ -233,7 +233,7 @@ def validate(
         for error in exc.errors():
             loc = tuple(error["loc"])
             node = node_at(root, loc)
-            of_mapping = error["type"] == "of_mapping"
+            of_mapping = error["type"] in ("of_mapping", "missing")
             if of_mapping and loc and isinstance(loc[-1], str):
                 loc = loc[:-1]  # raised by a field's validator about its whole mapping
             where = describe(loc, hidden, item=of_mapping)

@@ -30,14 +30,15 @@ ALERT_KINDS = ("deviation", "rule")
 DEFAULT_ACTION_TIMEOUT = 5.0
 #: key names left out when an error is named: a step's errors name its playbook
 #: (``playbooks[0]: unknown action 'x'``, ``playbooks[0].timeout …``)
-REPORTED_AT_PLAYBOOK = ("actions", "action", "fallback", "action-name", "action-step")
+REPORTED_AT_PLAYBOOK = ("actions", "action-name", "action-step")
 
 
 def _action_name(value: Any) -> str:
     name = None if isinstance(value, dict | list) else str(value)
     if name not in ACTION_NAMES:
         shown = truncate(name if name is not None else "?", 40)
-        raise ValueError(f": unknown action {shown!r} (known: {', '.join(ACTION_NAMES)})")
+        message = f": unknown action {shown!r} (known: {', '.join(ACTION_NAMES)})"
+        raise PydanticCustomError("of_mapping", message)  # named as its step's playbook
     return name
 
 
