@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from vigil.agent import Agent
-from vigil.config import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 from vigil.detect.profiles import ProfileBook
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
@@ -46,6 +45,7 @@ from vigil.respond.enforce import Enforcer
 from vigil.respond.freeze import set_frozen
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.responder import Responder
+from vigil.respond.settings import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper module next to this file
 from latency_fixtures import (

@@ -26,13 +26,13 @@ from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.client import AgentClient
 from vigil.api.server import API_PREFIX, bind_socket, create_app, serve
 from vigil.bootstrap import attach_incidents
-from vigil.config import Playbook
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import ApiError, VigilError
 from vigil.models import Alert
 from vigil.record.store import Store
 from vigil.respond.approvals import ApprovalBook
 from vigil.respond.responder import Responder
+from vigil.respond.settings import Playbook
 
 
 def with_running_api(

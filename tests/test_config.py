@@ -2,9 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import KNOWN_ACTIONS, AgentConfig, KubernetesConfig, load_config, parse_config
+from vigil.config import AgentConfig, load_config, parse_config
 from vigil.errors import ConfigError
+from vigil.kube.settings import KubernetesConfig
 from vigil.models import Severity
+from vigil.respond.registry import ACTION_NAMES as KNOWN_ACTIONS
 
 
 def test_playbook_config_reads_as_written() -> None:
@@ -93,7 +95,8 @@ def test_kubernetes_errors_name_their_lines() -> None:
     assert lines == [
         "agent.yaml:2: kubernetes.enabled must be auto, true or false, not 'sometimes'",
         "agent.yaml:3: kubernetes.kubeconfig must be a file path",
-        "agent.yaml:4: unknown key kubernetes.'nodename' (known: enabled, kubeconfig, node_name)",
+        "agent.yaml:4: unknown key kubernetes.'nodename' (known: enabled, kubeconfig, node_name); "
+        "did you mean 'node_name'?",
     ]
 
 

@@ -21,7 +21,6 @@ import pytest
 
 from tests.identity_host import CRI_ANNOTATIONS, ID, UID, FakeHost
 from vigil import bootstrap
-from vigil.config import KubernetesConfig
 from vigil.errors import EXIT_BAD_USAGE
 from vigil.kube.client import (
     KubeApi,
@@ -32,6 +31,7 @@ from vigil.kube.client import (
     load_config,
 )
 from vigil.kube.pods import PodDirectory, PodOwner, PodWatcher
+from vigil.kube.settings import KubernetesConfig
 from vigil.kube.setup import pod_watcher
 from vigil.models import Workload
 

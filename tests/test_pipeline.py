@@ -18,12 +18,12 @@ from tests.fakes import (
     exec_event,
 )
 from vigil.agent import Agent
-from vigil.config import Playbook, PlaybookMatch
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.models import ContainerInfo, Event, Severity, Workload, utcnow
 from vigil.record.outputs import JsonlFileOutput
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
+from vigil.respond.settings import Playbook, PlaybookMatch
 
 FREEZE_HIGH = Playbook(
     name="freeze-high",

@@ -21,7 +21,6 @@ from vigil.agent import Agent
 from vigil.api.client import AgentClient
 from vigil.api.server import bind_socket, create_app, serve
 from vigil.cli.main import app
-from vigil.config import Playbook, PlaybookMatch, ResponseConfig
 from vigil.detect.profiles import ProfileBook
 from vigil.record.store import Store
 from vigil.respond.approvals import ApprovalBook
@@ -29,6 +28,7 @@ from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.registry import ACTION_NAMES
 from vigil.respond.responder import Responder
+from vigil.respond.settings import Playbook, PlaybookMatch, ResponseConfig
 
 
 class Thawable:

@@ -2,9 +2,11 @@
 
 import pytest
 
-from vigil.config import KNOWN_ACTIONS, ActionStep, ResponseConfig, parse_config
+from vigil.config import parse_config
 from vigil.errors import ConfigError
 from vigil.models import Severity
+from vigil.respond.registry import ACTION_NAMES as KNOWN_ACTIONS
+from vigil.respond.settings import ActionStep, ResponseConfig
 
 LADDER = """\
 playbooks:

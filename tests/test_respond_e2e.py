@@ -17,7 +17,6 @@ import pytest
 
 from tests.agents import E2E
 from tests.fakes import exec_event
-from vigil.config import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
 from vigil.models import Alert, ContainerInfo, Severity, Workload, utcnow
@@ -28,6 +27,7 @@ from vigil.respond.forensics import Forensics
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.process import read_stat
 from vigil.respond.responder import Responder
+from vigil.respond.settings import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 
 pytestmark = E2E
 

@@ -10,7 +10,6 @@ from kmock import KubernetesEmulator, Server
 from lightkube import AsyncClient, KubeConfig
 
 from tests.fakes import WEB_1, exec_event
-from vigil.config import ActionStep, ResponseConfig
 from vigil.errors import RuntimeActionError
 from vigil.kube.actions import QUARANTINE_LABEL, KubeActions, PodRef
 from vigil.kube.owners import Controller, OwnerCache, Readiness
@@ -18,6 +17,7 @@ from vigil.models import Alert, Severity, Workload, utcnow
 from vigil.respond.actions import ActionKit
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.responder import Responder
+from vigil.respond.settings import ActionStep, ResponseConfig
 
 NS = "shop"
 POD = PodRef(NS, "web-7d9f-abcde")
@@ -237,7 +237,7 @@ def pod_alert(alert_id: str, namespace: str = NS) -> Alert:
 
 @pytest.mark.asyncio
 async def test_through_the_responder_dry_run_rate_limit_and_cooldown(cluster) -> None:
-    from vigil.config import Playbook, PlaybookMatch
+    from vigil.respond.settings import Playbook, PlaybookMatch
 
     kmock, client = cluster
     seed(kmock, ready=5)

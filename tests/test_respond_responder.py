@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import WEB, WEB_1, exec_event
-from vigil.config import ActionStep, Playbook, PlaybookMatch, ResponseConfig, parse_config
+from vigil.config import parse_config
 from vigil.errors import RuntimeActionError
 from vigil.models import HOST_CONTAINER, Alert, Severity, Workload
 from vigil.record.store import Store
@@ -18,6 +18,7 @@ from vigil.respond.approvals import ApprovalBook
 from vigil.respond.audit import AuditLog, verify
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.responder import ApprovalError, Responder, matches, with_forensics_first
+from vigil.respond.settings import ActionStep, Playbook, PlaybookMatch, ResponseConfig
 
 
 @dataclass

@@ -15,7 +15,7 @@ from tests.fakes import QueueSensor, TableIdentity
 from tests.rules_events import APP_WORKLOAD, ev, run
 from vigil.agent import Agent
 from vigil.bootstrap import build_rules
-from vigil.config import RulesConfig, parse_config
+from vigil.config import parse_config
 from vigil.detect.profiles import ProfileBook
 from vigil.detect.rules import (
     Deduplicator,
@@ -28,6 +28,7 @@ from vigil.detect.rules import (
     builtin_rule_files,
     compile_files,
 )
+from vigil.detect.settings import RulesConfig
 from vigil.errors import ConfigError
 from vigil.models import ContainerInfo
 from vigil.record.store import Store

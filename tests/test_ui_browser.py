@@ -23,9 +23,10 @@ from vigil.api.auth import load_or_create_token
 from vigil.api.client import AgentClient
 from vigil.api.server import bind_socket, create_app, serve
 from vigil.bootstrap import RunOptions, attach_incidents, build_agent, ebpf_sensor
-from vigil.config import AgentConfig, Playbook, PlaybookMatch
+from vigil.config import AgentConfig
 from vigil.lab import RuncContainer, build_busybox_rootfs
 from vigil.record.store import Store
+from vigil.respond.settings import Playbook, PlaybookMatch
 
 #: every deviation waits for a person to approve freezing its container
 HOLD_FREEZE = Playbook(

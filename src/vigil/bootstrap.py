@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Protocol
 from vigil.agent import Agent, Attributor
 from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.server import bind_socket, create_app, serve
-from vigil.config import AgentConfig, RulesConfig, split_listen
+from vigil.api.settings import split_listen
+from vigil.config import AgentConfig
 from vigil.detect.policy import ProfilePolicies
 from vigil.detect.profiles import ProfileBook
+from vigil.detect.settings import RulesConfig
 from vigil.errors import ConfigError, PrivilegeError, truncate
 from vigil.identity.resolver import IdentityResolver
 from vigil.incidents import IncidentBook

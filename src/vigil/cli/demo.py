@@ -18,11 +18,12 @@ from rich.table import Table
 
 from vigil.agent import Agent
 from vigil.bootstrap import RunOptions, build_agent, ebpf_sensor, require_root
-from vigil.config import AgentConfig, Playbook, PlaybookMatch
+from vigil.config import AgentConfig
 from vigil.errors import VigilError
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Alert, Severity
 from vigil.record.store import Store
+from vigil.respond.settings import Playbook, PlaybookMatch
 
 NAMESPACE = "demo"
 WORKLOAD = "web"

@@ -13,12 +13,12 @@ from typing import Any
 
 import yaml
 
-from vigil.config import _Collector, _mapping, _scalar, _unknown_keys
 from vigil.detect.generalize import destination_parts
 from vigil.detect.items import FIELD_OF_KIND, KIND_OF_FIELD, PROCESS_ARROW, ItemKind
 from vigil.detect.profiles import Profile, ProfileState
 from vigil.errors import ConfigError, truncate
 from vigil.models import Workload, utcnow
+from vigil.yamlnodes import Problems, compose, fields_of, report_unknown_keys, scalar
 
 API_VERSION = "vigil/v1"
 DOCUMENT_KIND = "Profile"
@@ -122,17 +122,21 @@ def _item_problem(kind: ItemKind, item: str) -> str | None:
     return _PROBLEM[kind](item)
 
 
-def _string(node: yaml.Node, where: str, errors: _Collector) -> str | None:
-    value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+def _string(node: yaml.Node, where: str, errors: Problems) -> str | None:
+    value = scalar(node, errors.path) if isinstance(node, yaml.ScalarNode) else None
     if not isinstance(value, str | int) or isinstance(value, bool):
         errors.add(node, f"{where} must be a string")
         return None
     return str(value)
 
 
-def _items(node: yaml.Node, kind: ItemKind, errors: _Collector) -> set[str]:
+def _is_null(node: yaml.Node, errors: Problems) -> bool:
+    return isinstance(node, yaml.ScalarNode) and scalar(node, errors.path) is None
+
+
+def _items(node: yaml.Node, kind: ItemKind, errors: Problems) -> set[str]:
     where = FIELD_OF_KIND[kind]
-    if isinstance(node, yaml.ScalarNode) and _scalar(node) is None:
+    if _is_null(node, errors):
         return set()
     if not isinstance(node, yaml.SequenceNode):
         errors.add(node, f"{where} must be a list of strings")
@@ -157,19 +161,19 @@ class _Parsed:
     image: str
 
 
-def _header(fields: dict[str, yaml.Node], root: yaml.Node, errors: _Collector) -> _Parsed:
+def _header(fields: dict[str, yaml.Node], root: yaml.Node, errors: Problems) -> _Parsed:
     for key, expected in (("apiVersion", API_VERSION), ("kind", DOCUMENT_KIND)):
         if key not in fields:
             errors.add(root, f"missing {key} (expected {expected!r})")
-        elif _scalar(fields[key]) != expected:
+        elif scalar(fields[key], errors.path) != expected:
             errors.add(fields[key], f"{key} must be {expected!r}")
     workload = None
     if "workload" not in fields:
         errors.add(root, "missing workload (namespace, kind, name, container)")
     else:
-        workload_fields = _mapping(fields["workload"], "workload", errors)
+        workload_fields = fields_of(fields["workload"], "workload", errors)
         if workload_fields is not None:
-            _unknown_keys(workload_fields, _WORKLOAD_KEYS, "workload.", errors)
+            report_unknown_keys(fields["workload"], _WORKLOAD_KEYS, "workload.", errors)
             values = {}
             for key in _WORKLOAD_KEYS:
                 if key not in workload_fields:
@@ -187,19 +191,19 @@ def _header(fields: dict[str, yaml.Node], root: yaml.Node, errors: _Collector) -
     state = ProfileState.LOCKED
     if "state" in fields:
         try:
-            state = ProfileState(_scalar(fields["state"]))
+            state = ProfileState(scalar(fields["state"], errors.path))
         except ValueError:
             errors.add(fields["state"], "state must be 'learning' or 'locked'")
     image = ""
-    if "image" in fields and _scalar(fields["image"]) is not None:
+    if "image" in fields and not _is_null(fields["image"], errors):
         image = _string(fields["image"], "image", errors) or ""
     return _Parsed(workload, state, image)
 
 
-def _resolved(node: yaml.Node, errors: _Collector) -> dict[str, set[str]]:
-    if isinstance(node, yaml.ScalarNode) and _scalar(node) is None:
+def _resolved(node: yaml.Node, errors: Problems) -> dict[str, set[str]]:
+    if _is_null(node, errors):
         return {}
-    fields = _mapping(node, "resolved", errors)
+    fields = fields_of(node, "resolved", errors)
     resolved: dict[str, set[str]] = {}
     for destination, names in (fields or {}).items():
         if isinstance(names, yaml.SequenceNode):
@@ -213,31 +217,22 @@ def load_profile(text: str, path: str = "<profile>") -> Profile:
     """Parse and validate a profile document; :class:`ConfigError` lists every problem."""
     if len(text.encode("utf-8", "replace")) > MAX_DOCUMENT_BYTES:
         raise ConfigError(f"larger than {MAX_DOCUMENT_BYTES} bytes", path=path)
-    errors = _Collector(path)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"not valid YAML: {truncate(problem, 120)}",
-            path=path,
-            line=mark.line + 1 if mark is not None else None,
-        ) from None
+    errors = Problems(path, columns=False)
+    root = compose(text, path)
     if root is None:
         raise ConfigError("empty: expected a profile document", path=path)
-    fields = _mapping(root, "the profile", errors)
+    fields = fields_of(root, "the profile", errors)
     if fields is None:
-        raise ConfigError("\n".join(errors.errors))
-    _unknown_keys(fields, _TOP_KEYS, "", errors)
+        raise ConfigError("\n".join(errors.messages))
+    report_unknown_keys(root, _TOP_KEYS, "", errors)
     header = _header(fields, root, errors)
     items = {
         kind: _items(fields[name], kind, errors) if name in fields else set()
         for name, kind in KIND_OF_FIELD.items()
     }
     resolved = _resolved(fields["resolved"], errors) if "resolved" in fields else {}
-    if errors.errors or header.workload is None:
-        raise ConfigError("\n".join(errors.errors) or f"{path}: no workload")
+    if errors.found or header.workload is None:
+        raise ConfigError("\n".join(errors.messages) or f"{path}: no workload")
     now = utcnow()
     profile = Profile(
         workload=header.workload,

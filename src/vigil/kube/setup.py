@@ -6,9 +6,9 @@ import logging
 import os
 import socket
 
-from vigil.config import KubernetesConfig
 from vigil.kube.locate import config_source
 from vigil.kube.pods import PodDirectory, PodWatcher
+from vigil.kube.settings import KubernetesConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from vigil.config import output_spec_problem
 from vigil.errors import ConfigError, VigilError, truncate
 from vigil.models import Alert
+from vigil.record.settings import output_spec_problem
 
 
 class Output(Protocol):

@@ -13,9 +13,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from vigil.config import ResponseConfig
 from vigil.models import Alert
 from vigil.respond.process import relative_cgroup_paths
+from vigil.respond.settings import ResponseConfig
 
 
 def own_cgroups(proc_root: str = "/proc", pid: int | None = None) -> frozenset[str]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from vigil.config import ActionStep, Playbook, ResponseConfig
 from vigil.errors import RuntimeActionError, VigilError, truncate
 from vigil.models import ActionResult, Alert, Severity, event_from_json, parse_rfc3339
 from vigil.respond.actions import Action, ActionKit, ContainerLookup, ContainerTarget
@@ -30,6 +29,7 @@ from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.metrics import ResponseMetrics
 from vigil.respond.registry import DESTRUCTIVE
+from vigil.respond.settings import ActionStep, Playbook, ResponseConfig
 from vigil.selectors import WorkloadSelector
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from vigil.detect.rules.model import (
 )
 from vigil.detect.rules.source import Fragment, Location, SourceText
 from vigil.errors import truncate
+from vigil.yamlnodes import YamlSyntaxError, compose, locate, scalar
 
 _RULE_KEYS = (
     "rule",
@@ -130,7 +131,8 @@ class _FileLoader:
 
     # -- helpers ----------------------------------------------------------------------------
     def loc(self, node: yaml.Node) -> Location:
-        return Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
+        where = locate(node, self.path)
+        return Location(where.path, where.line, where.column)
 
     def error(self, node: yaml.Node | Location, message: str) -> None:
         where = node if isinstance(node, Location) else self.loc(node)
@@ -146,9 +148,12 @@ class _FileLoader:
             self.error(node, f"{what} must be a single value")
             return None
         try:
-            return yaml.safe_load(yaml.serialize(node))
-        except yaml.YAMLError:  # e.g. a bare `=` (YAML's "value" tag), as in exception comps
-            return str(node.value)
+            return scalar(node, self.path)  # a bare `=` (exception comps) stays the string
+        except YamlSyntaxError as exc:  # an explicit tag that cannot build its value
+            self.error(
+                Location(exc.location.path, exc.location.line, exc.location.column), exc.problem
+            )
+            return None
 
     def string(self, node: yaml.Node, what: str) -> str | None:
         value = self.scalar(node, what)
@@ -177,16 +182,10 @@ class _FileLoader:
     # -- items ------------------------------------------------------------------------------
     def load(self) -> None:
         try:
-            root = yaml.compose(self.text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = (
-                Location(self.path, mark.line + 1, mark.column + 1)
-                if mark is not None
-                else Location(self.path, 0, 0)
-            )
-            problem = getattr(exc, "problem", None) or str(exc)
-            self.error(where, f"not valid YAML: {truncate(problem, 120)}")
+            root = compose(self.text, self.path)
+        except YamlSyntaxError as exc:
+            where = exc.location
+            self.error(Location(where.path, where.line, where.column), exc.problem)
             return
         if root is None:
             return
