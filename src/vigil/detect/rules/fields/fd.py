@@ -87,20 +87,18 @@ def _fd_name(event: Event) -> str | None:
     return f"{cip}:{cport}->{sip}:{sport}"
 
 
-def _typechar(event: Event) -> str | None:
-    if event.file is not None:
-        return "f"
-    if event.network is not None:
-        return {"ipv4": "4", "ipv6": "6"}.get(event.network.family, "u")
-    return None
+def _fd_kind(file: str, ipv4: str, ipv6: str, other: str) -> Getter:
+    """A descriptor's kind as text: ``file`` for a file, else by the socket's family."""
+    by_family = {"ipv4": ipv4, "ipv6": ipv6}
 
+    def get(event: Event) -> str | None:
+        if event.file is not None:
+            return file
+        if event.network is not None:
+            return by_family.get(event.network.family, other)
+        return None
 
-def _fd_type(event: Event) -> str | None:
-    if event.file is not None:
-        return "file"
-    if event.network is not None:
-        return {"ipv4": "ipv4", "ipv6": "ipv6"}.get(event.network.family, "unix")
-    return None
+    return get
 
 
 def _fd_num(event: Event) -> int | None:
@@ -129,8 +127,8 @@ FD_FIELDS = (
     _f("fd.nameraw", S, lambda e: e.file.path if e.file else None),
     _f("fd.directory", S, _directory),
     _f("fd.filename", S, lambda e: basename(e.file.path) if e.file else None),
-    _f("fd.typechar", S, _typechar),
-    _f("fd.type", S, _fd_type),
+    _f("fd.typechar", S, _fd_kind("f", "4", "6", "u")),
+    _f("fd.type", S, _fd_kind("file", "ipv4", "ipv6", "unix")),
     _f("fd.num", I, _fd_num, "0 for any valid descriptor (the number is not carried)"),
     _f("fd.l4proto", S, lambda e: e.network.protocol if e.network else None),
     _f("fd.sockfamily", S, lambda e: "ip" if e.network and e.network.family != "packet" else None),
