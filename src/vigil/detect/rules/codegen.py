@@ -29,7 +29,7 @@ class Code:
 Compiled = Code | bool
 
 #: fields read straight from one attribute: remembering them would cost more than reading
-_CHEAP = frozenset(
+CHEAP_FIELDS = frozenset(
     {
         "proc.exepath",
         "proc.pid",
@@ -63,7 +63,8 @@ class CodeGen:
         if found is None:
             assert definition.make is not None
             made = definition.make(arg)
-            found = self._getters[key] = made if definition.name in _CHEAP else remember_last(made)
+            cheap = definition.name in CHEAP_FIELDS
+            found = self._getters[key] = made if cheap else remember_last(made)
         return found
 
     def const(self, value: object) -> str:
