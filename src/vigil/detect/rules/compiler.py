@@ -41,7 +41,7 @@ from vigil.detect.rules.output import compile_output
 from vigil.detect.rules.resolve import Const, Resolver, Scoped, Tree
 from vigil.detect.rules.rule_exceptions import exception_tree
 from vigil.detect.rules.source import SourceText
-from vigil.detect.rules.type_analysis import EVT_TYPE_OPS, matchable_types
+from vigil.detect.rules.type_analysis import is_evt_type_test, matchable_types
 from vigil.models import EventType
 
 #: operator → the family of alternatives ``a or b or …`` can merge into
@@ -266,7 +266,7 @@ class Compiler:
         texts = (
             self.resolver.list_values(values) if op in LIST_OPERATORS else [v.text for v in values]
         )
-        if ref.name == "evt.type" and ref.arg is None and op in EVT_TYPE_OPS:
+        if is_evt_type_test(ref, op):
             return self._evt_type_test(op, texts, etype)
         found = self.registry.lookup(ref.name)
         error = self.diagnostics.error

@@ -4,17 +4,17 @@ folded to a constant."""
 
 from __future__ import annotations
 
-from vigil.detect.rules.ast import And, Compare, Exists, MacroRef, Not
+from vigil.detect.rules.ast import And, Compare, Exists, FieldRef, MacroRef, Not
 from vigil.detect.rules.evttypes import ALL_TYPES, event_type_named
 from vigil.detect.rules.resolve import Const, Resolver, Scoped, Tree
 from vigil.models import EventType
 
-#: operators of an ``evt.type`` test resolved at compile time
-EVT_TYPE_OPS = ("=", "==", "!=", "in")
+_EVT_TYPE_OPS = ("=", "==", "!=", "in")
 
 
-def is_evt_type_test(node: Compare) -> bool:
-    return node.field.name == "evt.type" and node.field.arg is None and node.op in EVT_TYPE_OPS
+def is_evt_type_test(field: FieldRef, op: str) -> bool:
+    """A test of ``evt.type`` that is resolved at compile time."""
+    return field.name == "evt.type" and field.arg is None and op in _EVT_TYPE_OPS
 
 
 def matchable_types(  # noqa: PLR0911 - one return per node kind
@@ -28,7 +28,7 @@ def matchable_types(  # noqa: PLR0911 - one return per node kind
     if isinstance(node, Scoped):
         return matchable_types(node.node, resolver, missing_types, stack)
     if isinstance(node, Compare):
-        if is_evt_type_test(node):
+        if is_evt_type_test(node.field, node.op):
             names = resolver.list_values(node.values)
             missing_types.update(n for n in names if event_type_named(n) is None)
             named = frozenset(t for n in names if (t := event_type_named(n)) is not None)
