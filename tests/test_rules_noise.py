@@ -61,6 +61,9 @@ def test_dedup_memory_is_bounded() -> None:
     for container in ("a", "b", "c"):
         assert dedup.admit("r", container, when).emit
     assert len(dedup._windows) == 2
+    # the least recently seen went first: "b" is still in its window, "a" was forgotten
+    assert not dedup.admit("r", "b", when).emit
+    assert dedup.admit("r", "a", when).emit
 
 
 def test_profile_aware_rule_is_quiet_for_a_locked_profile_that_knows_the_behaviour() -> None:

@@ -3,9 +3,10 @@ repeats inside the window are counted, and the next alert after it says how many
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+
+from vigil.caches import BoundedCache
 
 #: keys kept at most (least recently seen dropped first), so memory stays bounded
 MAX_KEYS = 50_000
@@ -13,6 +14,7 @@ MAX_KEYS = 50_000
 
 @dataclass(slots=True)
 class _Window:
+    key: tuple[str, str]  # (rule, container)
     opened: datetime
     suppressed: int = 0
 
@@ -28,7 +30,8 @@ class Deduplicator:
     def __init__(self, window_seconds: float, *, max_keys: int = MAX_KEYS) -> None:
         self.window = window_seconds
         self.max_keys = max_keys
-        self._windows: OrderedDict[tuple[str, str], _Window] = OrderedDict()
+        # Windows are timed by the events' own clock, not the cache's: no TTL here.
+        self._windows: BoundedCache[tuple[str, str], _Window] = BoundedCache(max_keys)
         self.suppressed_total = 0
 
     def admit(self, rule: str, container: str, when: datetime) -> Verdict:
@@ -36,19 +39,15 @@ class Deduplicator:
         if self.window <= 0:
             return Verdict(True)
         key = (rule, container)
-        current = self._windows.get(key)
+        current = self._windows.get(key)  # a repeat counts as recently seen
         if current is not None and (when - current.opened).total_seconds() < self.window:
             current.suppressed += 1
             self.suppressed_total += 1
-            self._windows.move_to_end(key)
             return Verdict(False)
         before = current.suppressed if current is not None else 0
-        self._windows[key] = _Window(opened=when)
-        self._windows.move_to_end(key)
-        while len(self._windows) > self.max_keys:
-            self._windows.popitem(last=False)
+        self._windows.put(key, _Window(key, opened=when))
         return Verdict(True, before)
 
     def pending(self) -> dict[tuple[str, str], int]:
         """Repeats counted in open windows, per (rule, container), for a summary."""
-        return {key: w.suppressed for key, w in self._windows.items() if w.suppressed}
+        return {w.key: w.suppressed for w in self._windows.values() if w.suppressed}

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.detect.rules.compiler import CompiledRule, Predicate
+from vigil.detect.rules.compiled import CompiledRule, Predicate
 from vigil.detect.rules.dedup import Deduplicator
 from vigil.detect.rules.egress import EgressGuard
 from vigil.detect.rules.fields import Getter

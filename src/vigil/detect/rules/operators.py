@@ -13,31 +13,17 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from vigil.detect.rules.ast import LIST_OPERATORS, SCALAR_OPERATORS
 from vigil.detect.rules.fields import Getter, Kind
 from vigil.models import Event
 
 Predicate = Callable[[Event], bool]
 Check = Callable[[Any], bool]
 
+_ORDERINGS = frozenset({"<", "<=", ">", ">="})
 _ALLOWED: dict[Kind, frozenset[str]] = {
-    Kind.STR: frozenset(
-        {
-            "=",
-            "==",
-            "!=",
-            "contains",
-            "icontains",
-            "bcontains",
-            "startswith",
-            "bstartswith",
-            "endswith",
-            "glob",
-            "iglob",
-            "in",
-            "intersects",
-            "pmatch",
-        }
-    ),
+    # strings take every operator but the orderings
+    Kind.STR: (SCALAR_OPERATORS - _ORDERINGS) | LIST_OPERATORS,
     Kind.INT: frozenset({"=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects"}),
     Kind.BOOL: frozenset({"=", "==", "!="}),
     Kind.NET: frozenset({"=", "==", "!=", "in", "intersects"}),
