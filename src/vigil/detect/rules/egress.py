@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vigil.models import Event, EventType, Severity
+from vigil.selectors import workload_names
 
 RULE_NAME = "Egress to the internet denied by policy"
 MITRE = ["T1041", "TA0010", "TA0011"]
@@ -47,7 +48,7 @@ class EgressPolicy:
         w = event.workload
         if w is None or event.container is None or event.container.is_host:
             return False
-        return self.selector in (w.key, f"{w.namespace}/{w.name}", w.name, w.namespace)
+        return self.selector in (*workload_names(w, containers=False), w.namespace)
 
 
 @dataclass(frozen=True, slots=True)

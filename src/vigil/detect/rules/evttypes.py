@@ -52,7 +52,7 @@ def event_type_named(name: str) -> EventType | None:
 
 def falco_name(event: Event) -> str:
     """``evt.type`` of an event: the exact syscall when the sensor said, else the usual one."""
-    names = SYSCALLS[event.type]
+    names = SYSCALLS.get(event.type, ())  # e.g. sensor_loss: not a syscall
     if event.syscall is not None and event.syscall.name in names:
         return event.syscall.name
     return names[0] if names else event.type.value
