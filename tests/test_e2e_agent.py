@@ -77,7 +77,9 @@ def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: RunningA
     ):
 
         def learned() -> dict[str, Any] | None:
-            listed = json.loads(cli("profiles", "list", "--json", "--api", api).stdout)
+            listed: list[dict[str, Any]] = json.loads(
+                cli("profiles", "list", "--json", "--api", api).stdout
+            )
             found = [p for p in listed if p["key"] == "e2e/Deployment/app/app"]
             if found and {"/bin/sh", "/bin/cat", "/bin/sleep"} <= set(found[0]["executables"]):
                 return found[0]
