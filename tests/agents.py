@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import pytest
 
@@ -21,6 +21,7 @@ from vigil.api.client import AgentClient
 from vigil.errors import ApiError
 
 VIGIL = [sys.executable, "-m", "vigil"]
+T = TypeVar("T")
 
 #: the marks of a test module that runs the agent on the real kernel and real runc containers
 E2E = [
@@ -39,7 +40,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
+    """Poll until ``condition`` gives a truthy value, and return that value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # imported where used: a missing Playwright skips, not errors
+    from playwright.sync_api import ConsoleMessage, Dialog, Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,7 +31,7 @@ CHROMIUM_ARGS = [
 
 @dataclass
 class Browsing:
-    page: Any  # playwright.sync_api.Page
+    page: Page
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
@@ -55,15 +58,17 @@ def chromium_page(profile_dir: Path) -> Iterator[Browsing]:
             seen = Browsing(page)
             page.on("request", lambda request: seen.requests.append(request.url))
 
-            def on_dialog(dialog: Any) -> None:
+            def on_dialog(dialog: Dialog) -> None:
                 seen.dialogs.append(dialog.message)
                 dialog.dismiss()
 
             page.on("dialog", on_dialog)
-            page.on(
-                "console",
-                lambda msg: seen.console_errors.append(msg.text) if msg.type == "error" else None,
-            )
+
+            def on_console(message: ConsoleMessage) -> None:
+                if message.type == "error":
+                    seen.console_errors.append(message.text)
+
+            page.on("console", on_console)
             yield seen
         finally:
             context.close()

@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from vigil.models import (
     HOST_CONTAINER,
@@ -21,6 +21,35 @@ from vigil.models import (
     Workload,
 )
 from vigil.sensor import SensorStats
+
+# what a clock under test reads: seconds (monotonic), nanoseconds, or the wall-clock time
+Instant = TypeVar("Instant", int, float, datetime)
+
+
+class FakeClock(Generic[Instant]):
+    """Time that moves only when the test moves it: call for ``now``; ``advance()`` steps it.
+
+    ``FakeClock(1000.0)`` stands in for ``time.monotonic``, ``FakeClock(1_000_000_000)`` for
+    ``time.monotonic_ns`` and ``FakeClock(T0)`` for a wall clock; ``now`` may also be set.
+    """
+
+    def __init__(self, start: Instant) -> None:
+        self.now: Instant = start
+
+    def __call__(self) -> Instant:
+        return self.now
+
+    def advance(self, step: float) -> None:
+        """Move forward by ``step`` in the clock's own unit (seconds for a wall clock)."""
+        if isinstance(self.now, datetime):
+            self.now = self.now + timedelta(seconds=step)
+        elif isinstance(self.now, int):
+            # whole units only: an int clock that silently dropped a fraction would lie
+            if step != int(step):
+                raise ValueError(f"an integer clock cannot advance by {step}")
+            self.now = self.now + int(step)
+        else:
+            self.now = self.now + step
 
 
 class QueueSensor:

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from tests.fakes import FakeClock
 from vigil.identity import IdentityResolver, StateRoot
 from vigil.identity.engines import DockerConfigs, EngineStores, PodmanStore
 
@@ -43,7 +44,7 @@ class FakeHost:
         self.proc = base / "proc"
         self.cgroup = base / "cgroup"
         self.run = base / "run"
-        self.now = 1000.0
+        self.clock = FakeClock(1000.0)  # the resolver's monotonic seconds
         (self.proc / "self").mkdir(parents=True)
         self.cgroup.mkdir()
         mounts = "proc /proc proc rw 0 0\ncgroup /sys/fs/cgroup/freezer cgroup rw,freezer 0 0\n"
@@ -62,9 +63,6 @@ class FakeHost:
             StateRoot(str(self.run / "containerd" / "runc"), "containerd", namespaced=True),
             StateRoot(str(self.run / "docker" / "runtime-runc" / "moby"), "docker"),
         ]
-
-    def clock(self) -> float:
-        return self.now
 
     def resolver(self, **options: Any) -> IdentityResolver:
         options.setdefault("engines", self.engines)

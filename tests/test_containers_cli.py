@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from tests.fakes import QueueSensor, exec_event, wait_until
 from tests.identity_host import CRI_ANNOTATIONS, CRIO_ANNOTATIONS, ID, ID2, UID, FakeHost
@@ -22,10 +22,12 @@ from vigil.kube.pods import PodDirectory, PodOwner
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
 
+T = TypeVar("T")
+
 
 def with_agent(
-    tmp_path: Path, resolver: IdentityResolver, check: Callable[[str, QueueSensor], Any]
-) -> Any:
+    tmp_path: Path, resolver: IdentityResolver, check: Callable[[str, QueueSensor], T]
+) -> T:
     sensor = QueueSensor()
     agent = Agent(
         sensor=sensor,
@@ -36,7 +38,7 @@ def with_agent(
         outputs=[],
     )
 
-    async def main() -> Any:
+    async def main() -> T:
         stop = asyncio.Event()
         sock = bind_socket("127.0.0.1", 0)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -77,7 +77,9 @@ def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: RunningA
     ):
 
         def learned() -> dict[str, Any] | None:
-            listed = json.loads(cli("profiles", "list", "--json", "--api", api).stdout)
+            listed: list[dict[str, Any]] = json.loads(
+                cli("profiles", "list", "--json", "--api", api).stdout
+            )
             found = [p for p in listed if p["key"] == "e2e/Deployment/app/app"]
             if found and {"/bin/sh", "/bin/cat", "/bin/sleep"} <= set(found[0]["executables"]):
                 return found[0]
@@ -93,9 +95,9 @@ def test_deviation_alert_freeze_and_clean_detach(tmp_path: Path, agent: RunningA
 
         # A new program in a2: one alert (its parent and arguments are part of the same news).
         a2.spawn(["/bin/id"])
-        alert = wait_for(agent.alert_list, "the deviation alert")
-        assert len(alert) == 1, alert
-        (alert,) = alert
+        alerts = wait_for(agent.alert_list, "the deviation alert")
+        assert len(alerts) == 1, alerts
+        (alert,) = alerts
         assert alert["kind"] == "deviation"
         assert alert["rule"] == "profile.new_executable"
         assert alert["container"]["id"] == "vigil-e2e-a2"

@@ -47,7 +47,7 @@ def agent(tmp_path: Path) -> Iterator[ProfilesAgent]:
         assert running.stop() in (0, None), running.log.read_text()
 
 
-def annotations(name: str) -> dict[str, str]:
+def pod_annotations(name: str) -> dict[str, str]:
     return {
         "io.kubernetes.pod.namespace": "e2e-profiles",
         # a ReplicaSet pod's name: <deployment>-<hash>-<5 chars>
@@ -66,12 +66,12 @@ def test_partial_converge_lock_deviate_export_import_restart(
     fresh_key = "e2e-profiles/Deployment/fresh/fresh"
     with RuncContainer(
         f"vigil-e2e-pre-{suffix}", rootfs, tmp_path / "b-pre", ["/bin/sh", "-c", LOOP],
-        annotations=annotations("pre"),
+        annotations=pod_annotations("pre"),
     ):  # fmt: skip
         agent.start()
         with RuncContainer(
             f"vigil-e2e-fresh-{suffix}", rootfs, tmp_path / "b-fresh", ["/bin/sh", "-c", LOOP],
-            annotations=annotations("fresh"),
+            annotations=pod_annotations("fresh"),
         ) as fresh:  # fmt: skip
 
             def converged() -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeClock
 from vigil.identity.cgroups import (
     CgroupTree,
     ContainerRef,
@@ -156,9 +157,9 @@ def test_proc_cgroup_prefers_unified_and_falls_back_to_v1() -> None:
 
 
 def test_tree_maps_inodes_to_paths_and_rescans_at_most_once_per_interval(tmp_path: Path) -> None:
-    now = [100.0]
+    clock = FakeClock(100.0)
     (tmp_path / "a" / "b").mkdir(parents=True)
-    tree = CgroupTree(str(tmp_path), clock=lambda: now[0], min_rescan_interval=1.0)
+    tree = CgroupTree(str(tmp_path), clock=clock, min_rescan_interval=1.0)
     b_id = os.stat(tmp_path / "a" / "b").st_ino
     assert tree.path_of(b_id) == "/a/b"
     assert tree.path_of(os.stat(tmp_path).st_ino) == "/"
@@ -170,6 +171,6 @@ def test_tree_maps_inodes_to_paths_and_rescans_at_most_once_per_interval(tmp_pat
         assert tree.path_of(c_id + 10_000_000) is None
     assert tree.path_of(c_id) is None
     assert tree.scans == 1
-    now[0] += 1.0
+    clock.advance(1.0)
     assert tree.path_of(c_id) == "/c"
     assert tree.scans == 2

@@ -21,7 +21,7 @@ from tests.fakes import QueueSensor, exec_event
 from tests.identity_host import CREATED, CRI_ANNOTATIONS, CRIO_ANNOTATIONS, ID, UID, FakeHost
 from vigil.agent import Agent
 from vigil.detect.profiles import ProfileBook
-from vigil.identity import IdentityResolver
+from vigil.identity import Identity, IdentityResolver
 from vigil.models import ContainerInfo, Event, Severity, Workload
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
@@ -335,7 +335,7 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
     class PerCaseIdentity:
         """Routes each test event (cgroup id = case index) to that case's fixture host."""
 
-        def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> object:
+        def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> Identity:
             _, _, resolver, real_id = hosts[cgroup_id]
             return resolver.resolve(real_id, pid, recheck=recheck)
 
@@ -344,7 +344,7 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
     identity = PerCaseIdentity()
     agent = Agent(
         sensor=sensor,
-        identity=identity,  # type: ignore[arg-type]
+        identity=identity,
         profiles=ProfileBook(learning_period=None),
         responder=Responder([], hosts[0][2]),
         store=store,

@@ -22,6 +22,7 @@ from tests.identity_host import (
     UID,
     FakeHost,
 )
+from vigil.identity.runtime import StateDir
 from vigil.models import HOST_CONTAINER, HOST_WORKLOAD, ContainerInfo, Workload
 
 
@@ -158,7 +159,7 @@ def test_corrupt_state_gives_a_container_with_runtime_and_warns_once(
         identities = []
         for _ in range(3):
             identities.append(resolver.resolve(cgroup_id, 1))
-            host.now += 10  # past the retry interval: the state is read again
+            host.clock.advance(10)  # past the retry interval: the state is read again
     identity = identities[0]
 
     assert identity.container == ContainerInfo(id="t1", name="t1", image="", runtime="runc")
@@ -191,7 +192,7 @@ def test_state_appearing_later_is_picked_up_after_the_retry_interval(host: FakeH
     assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
     host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
     assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER  # cached
-    host.now += 5.0
+    host.clock.advance(5.0)
     assert resolver.resolve(cgroup_id, 1).container.id == "t1"
 
 
@@ -213,7 +214,12 @@ def test_recheck_costs_nothing_for_settled_host_paths(host: FakeHost) -> None:
     assert resolver.resolve(root_id, 1, recheck=True).container == HOST_CONTAINER
     looked: list[str] = []
     find = resolver._roots.find
-    resolver._roots.find = lambda cid: looked.append(cid) or find(cid)  # type: ignore[method-assign]
+
+    def recording_find(container_id: str) -> StateDir | None:
+        looked.append(container_id)
+        return find(container_id)
+
+    resolver._roots.find = recording_find  # type: ignore[method-assign]
     for _ in range(3):
         assert resolver.resolve(root_id, 1, recheck=True).container == HOST_CONTAINER
     assert looked == []  # "/" can never become a container: no state lookups per event
@@ -282,7 +288,7 @@ def test_exited_container_is_forgotten(host: FakeHost) -> None:
     assert resolver.lookup("t1") is None
     assert resolver.containers() == []
     resolver.forget(cgroup_id)
-    host.now += 10
+    host.clock.advance(10)
     assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
 
 
@@ -292,7 +298,7 @@ def test_forget_drops_the_cached_answer(host: FakeHost) -> None:
     assert resolver.resolve(cgroup_id, 1).container == HOST_CONTAINER
     host.runc_container("runc", "t1", "/t1", CRIO_ANNOTATIONS)
     resolver.forget(cgroup_id)
-    host.now += 1
+    host.clock.advance(1)
     assert resolver.resolve(cgroup_id, 1).container.id == "t1"
 
 

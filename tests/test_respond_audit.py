@@ -1,6 +1,7 @@
 """The audit log's hash chain: intact across restarts, and any tampering found at its line."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,9 @@ def edit_and_rehash(lines: list[str]) -> list[str]:
     ],
     ids=["edited", "edited-and-rehashed", "deleted", "reordered", "garbage"],
 )
-def test_tampering_is_detected_at_its_line(tamper, line: int, reason: str, tmp_path: Path) -> None:
+def test_tampering_is_detected_at_its_line(
+    tamper: Callable[[list[str]], list[str]], line: int, reason: str, tmp_path: Path
+) -> None:
     path = tmp_path / "audit.jsonl"
     write_log(path)
     lines = path.read_text().splitlines()

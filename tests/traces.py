@@ -53,7 +53,14 @@ class _Replica:
         return self.next_pid
 
     def event(
-        self, when: datetime, type_: EventType, process: ProcessInfo, **details: object
+        self,
+        when: datetime,
+        type_: EventType,
+        process: ProcessInfo,
+        *,
+        network: NetworkInfo | None = None,
+        file: FileInfo | None = None,
+        dns: DnsInfo | None = None,
     ) -> Event:
         return Event(
             type=type_,
@@ -63,7 +70,9 @@ class _Replica:
             process=process,
             container=self.container,
             workload=self.workload,
-            **details,  # type: ignore[arg-type]
+            network=network,
+            file=file,
+            dns=dns,
         )
 
     def exec(self, when: datetime, exe: str, args: str, parent: str, pid: int = 0) -> Event:
