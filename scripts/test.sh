@@ -11,5 +11,7 @@ echo "==> ruff"
 .venv/bin/ruff format --check src tests
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> import-linter"
+.venv/bin/lint-imports
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"

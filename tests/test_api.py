@@ -56,7 +56,7 @@ def with_running_api(
         sensor=sensor,
         identity=identity,
         profiles=ProfileBook(learning_period=None),
-        responder=Responder(playbooks, identity, approvals=ApprovalBook(store.engine)),
+        responder=Responder(playbooks, identity, approvals=ApprovalBook(store.pending_actions)),
         store=store,
         outputs=[],
     )

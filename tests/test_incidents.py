@@ -26,7 +26,9 @@ from vigil.incidents import IncidentBook, IncidentNotFound, InvalidTransition, R
 from vigil.incidents.amend import ProfileBookAmender
 from vigil.incidents.process_tree import process_tree
 from vigil.models import ActionResult, Alert, Severity, Workload
+from vigil.profile_service import ProfileService
 from vigil.record.store import Store
+from vigil.record.writer import StoreWriter
 from vigil.respond.responder import Responder
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -246,6 +248,8 @@ def test_amender_without_a_profile_declines(tmp_path: Path) -> None:
     from vigil.incidents import Behaviour
 
     store = Store.open(tmp_path)
-    amender = ProfileBookAmender(ProfileBook(learning_period=None), store)
+    amender = ProfileBookAmender(
+        ProfileService(ProfileBook(learning_period=None), store, StoreWriter())
+    )
     assert amender.allow(Behaviour(WEB.key, "profile.new_executable", "/bin/x")) is False
     store.close()

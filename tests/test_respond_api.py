@@ -52,7 +52,7 @@ def run_with_api(tmp_path: Path, check: Any) -> Any:
         identity,
         config=config,
         audit=AuditLog(tmp_path / "data" / "audit.jsonl"),
-        approvals=ApprovalBook(store.engine),
+        approvals=ApprovalBook(store.pending_actions),
         guardrails=Guardrails(config, agent_pid=1, agent_cgroups=frozenset(), environ={}),
     )
     sensor = QueueSensor()

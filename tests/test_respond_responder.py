@@ -96,7 +96,7 @@ def make(
         config=config,
         actions=recorder.registry(NAMES),
         audit=audit,
-        approvals=ApprovalBook(store.engine),
+        approvals=ApprovalBook(store.pending_actions),
         guardrails=Guardrails(
             config, clock=clock or Clock(), agent_pid=1, agent_cgroups=frozenset(), environ={}
         ),

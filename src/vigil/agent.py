@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
 from vigil.models import Alert, ContainerInfo, Event, EventType, Workload, utcnow
+from vigil.profile_service import ProfileFilter, ProfileService
 from vigil.record.metrics import AgentMetrics
 from vigil.record.outputs import Output, emit_all
 from vigil.record.store import Store
+from vigil.record.writer import StoreWriter
 from vigil.respond.responder import Responder
 from vigil.sensor import Sensor, SensorStats
 from vigil.sensor.kernel_filter import ExecVerdicts
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 FLUSH_INTERVAL = 1.0
 
@@ -41,12 +46,6 @@ class Attributor(Protocol):
     def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> ResolvedIdentity: ...
 
 
-class ProfileFilter(Protocol):
-    """Pushes locked profiles into the sensor's kernel filter (vigil.sensor.kernel_filter)."""
-
-    def sync(self, profiles: Sequence[Profile]) -> None: ...
-
-
 class Agent:
     def __init__(
         self,
@@ -63,12 +62,21 @@ class Agent:
         profile_hooks: Sequence[Callable[[Profile], None]] = (),
         alert_filters: Sequence[Callable[[Alert], bool]] = (),
         profile_filter: ProfileFilter | None = None,
+        writer: StoreWriter | None = None,
+        store_hooks: Sequence[Callable[[Alert], None]] = (),
     ) -> None:
         self.sensor = sensor
         self.identity = identity
         self.profiles = profiles
         self.responder = responder
         self.store = store
+        #: every store write of the pipeline goes through it, off the event loop
+        self.writer = writer or StoreWriter()
+        self._save_alerts = store.save_alerts  # one bound method: the writer batches by it
+        #: every profile change goes through it (kernel filter, store, hooks)
+        self.profile_service = ProfileService(
+            profiles, store, self.writer, kernel_filter=profile_filter, hooks=profile_hooks
+        )
         self.outputs = list(outputs)
         #: the profiles come first; other detectors (rules) follow in order
         self.detectors: list[Detector] = [profiles, *detectors]
@@ -78,17 +86,14 @@ class Agent:
         self.metrics.live.add(self._live_metrics)
         self.metrics.include(responder.metrics.latency)
         self._event_counters: dict[EventType, Any] = {}  # labelled children, looked up once
-        #: called with every profile that changed (learnt, locked, unlocked, relearnt, imported)
-        #: once it is saved: e.g. to write locked profiles into the kernel's filter maps
-        self.profile_hooks = list(profile_hooks)
+        #: called with every recorded alert in the store's writer, after the alert is stored
+        #: (store writes of their own: e.g. grouping alerts into incidents)
+        self.store_hooks = list(store_hooks)
         #: an alert that any of these returns True for is dropped (false-positive exceptions)
         self.alert_filters = list(alert_filters)
         self.alerts_suppressed = 0
-        #: locked profiles are enforced in the kernel through this, when the sensor can
-        self.profile_filter = profile_filter
         #: execs found allowed are remembered in the kernel through this, when the sensor can
         self.exec_verdicts = sensor if isinstance(sensor, ExecVerdicts) else None
-        self.started = time.time()
         self.alerts_emitted = 0
         self.events_failed = 0
         self.running = False
@@ -98,10 +103,12 @@ class Agent:
     # -- the pipeline ----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume events until ``stop`` is set or the sensor ends; flush on the way out."""
+        self.writer.start()
+        self.profile_service.bind(asyncio.get_running_loop())
         flusher = asyncio.create_task(self._flush_periodically())
         try:
             async with self.sensor, self.responder:
-                self._announce(self.profiles.all())  # what was loaded from the store
+                self.profile_service.announce(self.profiles.all())  # loaded from the store
                 self.running = True
                 self.ready.set()
                 log.info("sensor %s attached; watching", self.sensor.name)
@@ -124,6 +131,7 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             self.flush()
+            await self.writer.stop()  # everything queued is written before run returns
 
     async def _consume(self) -> None:
         async for event in self.sensor.events():
@@ -192,10 +200,10 @@ class Agent:
     def _record(self, alert: Alert) -> None:
         self.alerts_emitted += 1
         self.metrics.alert_recorded(alert)
-        try:
-            self.store.save_alert(alert)
-        except Exception as exc:  # the alert still goes to the outputs below
-            log.error("could not store alert %s: %s", alert.id, truncate(exc, 160))
+        # Handed to the writer, never awaited: the outputs and the next event do not wait.
+        self.writer.submit_many(f"alert {alert.id}", self._save_alerts, alert)
+        for store_hook in self.store_hooks:
+            self.writer.submit(f"what alert {alert.id} adds", functools.partial(store_hook, alert))
         emit_all(self.outputs, alert, log.error)
         for hook in self.alert_hooks:
             try:
@@ -207,66 +215,45 @@ class Agent:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            for profile in self.profiles.tick():
-                log.info("profile %s locked (%s)", profile.key, profile.lock_reason)
-            self.sync_filter()
-            self.flush()
+            self.profile_service.tick()
 
     def flush(self) -> None:
-        changed = self.profiles.take_dirty()
-        try:
-            self.store.save_profile_versions(self.profiles.take_superseded())
-            self.store.save_profiles(changed)
-        except Exception as exc:
-            log.error("could not save profiles: %s", truncate(exc, 160))
-        self._announce(changed)
+        self.profile_service.flush()
 
-    def _announce(self, profiles: list[Profile]) -> None:
-        for profile in profiles:
-            for hook in self.profile_hooks:
-                try:
-                    hook(profile)
-                except Exception as exc:
-                    log.error("profile hook failed for %s: %s", profile.key, truncate(exc, 160))
+    # -- profile changes (the profile service) -----------------------------------------------
+    @property
+    def profile_hooks(self) -> list[Callable[[Profile], None]]:
+        return self.profile_service.hooks
 
-    # -- what the API shows ----------------------------------------------------------------
-    def _keys(self, selector: str | None) -> list[str]:
-        found = self.profiles.all() if selector is None else self.profiles.select(selector)
-        return [p.key for p in found]
+    @property
+    def profile_filter(self) -> ProfileFilter | None:
+        return self.profile_service.kernel_filter
 
     def lock(self, selector: str | None) -> list[Profile]:
         """Lock one workload's profile (``selector``) or all (``None``); returns those locked."""
-        locked = self.profiles.lock(self._keys(selector))
-        self.sync_filter()
-        self.flush()
-        return locked
+        return self.profile_service.lock(selector)
 
     def unlock(self, selector: str | None) -> list[Profile]:
-        unlocked = self.profiles.unlock(self._keys(selector))
-        self.sync_filter()
-        self.flush()
-        return unlocked
+        return self.profile_service.unlock(selector)
 
     def relearn(self, selector: str | None) -> list[Profile]:
-        fresh = self.profiles.relearn(self._keys(selector))
-        self.sync_filter()
-        self.flush()
-        return fresh
+        return self.profile_service.relearn(selector)
 
     def install_profile(self, profile: Profile) -> Profile:
-        installed = self.profiles.install(profile)
-        self.sync_filter()
-        self.flush()
-        return installed
+        return self.profile_service.install(profile)
 
     def sync_filter(self) -> None:
-        """Make the kernel filter match the locked profiles (cheap when nothing changed)."""
-        if self.profile_filter is None:
-            return
-        try:
-            self.profile_filter.sync(self.profiles.all())
-        except Exception as exc:  # the filter only saves work; detection goes on without it
-            log.error("could not update the kernel filter: %s", truncate(exc, 160))
+        self.profile_service.sync_filter()
+
+    # -- what the API reads and writes -------------------------------------------------------
+    async def read(self, query: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``query`` off the event loop, once every write queued before it is done."""
+        await self.writer.flush()
+        return await asyncio.to_thread(query, *args, **kwargs)
+
+    async def write(self, what: str, change: Callable[[], T]) -> T:
+        """``change`` in the store's writer, in order with the pipeline's writes."""
+        return await self.writer.call(what, change)
 
     def sensor_stats(self) -> SensorStats:
         return self.sensor.stats()

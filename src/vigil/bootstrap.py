@@ -28,6 +28,7 @@ from vigil.kube.pods import PodDirectory, PodWatcher
 from vigil.memory import release_freed_memory
 from vigil.record.outputs import open_outputs
 from vigil.record.store import Store
+from vigil.record.writer import StoreWriter
 from vigil.respond.actions import ActionKit, ContainerLookup
 from vigil.respond.approvals import ApprovalBook
 from vigil.respond.audit import AuditLog
@@ -178,15 +179,17 @@ def build_agent(
     kernel_filter = (
         FilterSync(sensor, identity.containers) if isinstance(sensor, KernelFilter) else None
     )
+    writer = StoreWriter()
     return Agent(
         sensor=sensor,
         identity=identity,
         profiles=profiles,
-        responder=build_responder(options, store, identity, profiles, kube=kube),
+        responder=build_responder(options, store, identity, profiles, kube=kube, writer=writer),
         store=store,
         outputs=outputs,
         detectors=[build_rules(options.config.rules, profiles), LossDetector()],
         profile_filter=kernel_filter,
+        writer=writer,
     )
 
 
@@ -197,6 +200,7 @@ def build_responder(
     profiles: ProfileBook,
     *,
     kube: KubeActions | None = None,
+    writer: StoreWriter | None = None,
 ) -> Responder:
     """Playbooks with every action, the audit log and approvals in the data dir.
 
@@ -220,16 +224,17 @@ def build_responder(
         config=options.config.response,
         kit=kit,
         audit=AuditLog.in_data_dir(options.data_dir),
-        approvals=ApprovalBook(store.engine),
+        approvals=ApprovalBook(store.pending_actions, writer=writer),
     )
 
 
 def attach_incidents(agent: Agent, *, window: float = 600.0) -> IncidentBook:
-    """Group the agent's alerts into incidents; their exceptions drop matching alerts."""
+    """Group the agent's alerts into incidents (in the store's writer, after each alert is
+    stored); their exceptions drop matching alerts."""
     incidents = IncidentBook(
-        agent.store, window=window, amender=ProfileBookAmender(agent.profiles, agent.store)
+        agent.store, window=window, amender=ProfileBookAmender(agent.profile_service)
     )
-    agent.alert_hooks.append(incidents)
+    agent.store_hooks.append(incidents)
     agent.alert_filters.append(incidents.exceptions.suppresses)
     return incidents
 

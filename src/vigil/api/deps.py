@@ -1,4 +1,4 @@
-"""What route handlers get injected: the running agent and its incidents, on the app's state."""
+"""What route handlers get injected: the agent (as :class:`AgentPort`) and its incidents."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from vigil.agent import Agent
+from vigil.api.ports import AgentPort
 from vigil.incidents import IncidentBook
 
 
-def get_agent(request: Request) -> Agent:
-    agent: Agent = request.app.state.agent
+def get_agent(request: Request) -> AgentPort:
+    agent: AgentPort = request.app.state.agent
     return agent
 
 
@@ -20,5 +20,5 @@ def get_incidents(request: Request) -> IncidentBook:
     return incidents
 
 
-AgentDep = Annotated[Agent, Depends(get_agent)]
+AgentDep = Annotated[AgentPort, Depends(get_agent)]
 IncidentsDep = Annotated[IncidentBook, Depends(get_incidents)]

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from vigil import __version__
-from vigil.agent import Agent
 from vigil.api.auth import cross_site_write, offers_token
 from vigil.api.paths import API_PREFIX
+from vigil.api.ports import AgentPort
 from vigil.api.routes import (
     actions,
     alerts,
@@ -32,6 +32,7 @@ from vigil.api.routes import (
 )
 from vigil.errors import VigilError
 from vigil.incidents import IncidentBook
+from vigil.record.store import Store
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -61,7 +62,7 @@ SECURITY_HEADERS = {
 
 
 def create_app(
-    agent: Agent, *, token: str | None = None, incidents: IncidentBook | None = None
+    agent: AgentPort, *, token: str | None = None, incidents: IncidentBook | None = None
 ) -> FastAPI:
     """The API and UI; with ``token``, every request but the login page must offer it."""
     app = FastAPI(
@@ -75,7 +76,11 @@ def create_app(
         redoc_url=None,
     )
     app.state.agent = agent
-    app.state.incidents = incidents or IncidentBook(agent.store)
+    if incidents is None:
+        if not isinstance(agent.store, Store):
+            raise TypeError("create_app needs the agent's incidents, or its Store to read them")
+        incidents = IncidentBook(agent.store)
+    app.state.incidents = incidents
     app.state.token = token
 
     @app.middleware("http")

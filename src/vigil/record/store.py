@@ -12,7 +12,7 @@ import binascii
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,6 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
-    func,
     insert,
     or_,
     select,
@@ -147,6 +146,11 @@ class Store:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def pending_actions(self) -> _pending_actions.PendingActionRows:
+        """The rows of actions held for approval (vigil.respond.approvals.ApprovalBook)."""
+        return _pending_actions.PendingActionRows(self.engine)
+
     @classmethod
     def open(cls, data_dir: Path, url: str | None = None) -> Store:
         """SQLite under ``data_dir`` unless ``url`` names another database (PostgreSQL)."""
@@ -225,24 +229,33 @@ class Store:
     # -- profiles --------------------------------------------------------------------------
     def save_profiles(self, profiles: list[Profile]) -> None:
         """Save current versions (and their copy in the version history)."""
-        if not profiles:
-            return
-        rows = [_profile_row(p) for p in profiles]
-        with self.connect() as conn:
-            conn.execute(
-                profiles_table.delete().where(profiles_table.c.key.in_([r["key"] for r in rows]))
-            )
-            conn.execute(
-                insert(profiles_table),
-                [{k: r[k] for k in ("key", "state", "updated", "body")} for r in rows],
-            )
-            self._save_versions(conn, rows)
+        self.save_profile_rows([profile_row(p) for p in profiles])
 
     def save_profile_versions(self, profiles: list[Profile]) -> None:
         """Save earlier versions into the history only."""
-        if profiles:
-            with self.connect() as conn:
-                self._save_versions(conn, [_profile_row(p) for p in profiles])
+        self.save_profile_rows([], history=[profile_row(p) for p in profiles])
+
+    def save_profile_rows(
+        self, current: list[dict[str, Any]], history: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """One transaction: earlier versions into the history, current ones into both.
+
+        Rows (:func:`profile_row`) are made where the profiles live (the event loop), so that
+        the writer's thread never reads a profile while it changes.
+        """
+        if not current and not history:
+            return
+        with self.connect() as conn:
+            if history:
+                self._save_versions(conn, list(history))
+            if current:
+                keys = [r["key"] for r in current]
+                conn.execute(profiles_table.delete().where(profiles_table.c.key.in_(keys)))
+                conn.execute(
+                    insert(profiles_table),
+                    [{k: r[k] for k in ("key", "state", "updated", "body")} for r in current],
+                )
+                self._save_versions(conn, current)
 
     @staticmethod
     def _save_versions(conn: Any, rows: list[dict[str, Any]]) -> None:
@@ -309,20 +322,14 @@ class Store:
 
     # -- alerts ----------------------------------------------------------------------------
     def save_alert(self, alert: Alert) -> None:
-        body = alert.to_json()
+        self.save_alerts([alert])
+
+    def save_alerts(self, alerts: list[Alert]) -> None:
+        """Save alerts in one transaction (the writer batches what the pipeline raised)."""
+        if not alerts:
+            return
         with self.connect() as conn:
-            conn.execute(
-                insert(alerts_table).values(
-                    id=alert.id,
-                    time=body["time"],
-                    kind=alert.kind,
-                    rule=alert.rule,
-                    severity=str(alert.severity),
-                    workload=(alert.event.workload.key if alert.event.workload else "host"),
-                    container_id=body["container"]["id"],
-                    body=json.dumps(body, sort_keys=True),
-                )
-            )
+            conn.execute(insert(alerts_table), [_alert_row(alert) for alert in alerts])
 
     def link_alert(self, conn: Connection, alert_id: str, incident_id: str) -> None:
         conn.execute(
@@ -373,10 +380,6 @@ class Store:
         next_cursor = _encode_cursor(last.time, last.id) if more and last else None
         return AlertPage(alerts, next_cursor)
 
-    def count_alerts(self) -> int:
-        with self.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(alerts_table)).scalar_one())
-
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -390,7 +393,21 @@ class Store:
             ) from None
 
 
-def _profile_row(profile: Profile) -> dict[str, Any]:
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    body = alert.to_json()
+    return {
+        "id": alert.id,
+        "time": body["time"],
+        "kind": alert.kind,
+        "rule": alert.rule,
+        "severity": str(alert.severity),
+        "workload": alert.event.workload.key if alert.event.workload else "host",
+        "container_id": body["container"]["id"],
+        "body": json.dumps(body, sort_keys=True),
+    }
+
+
+def profile_row(profile: Profile) -> dict[str, Any]:
     return {
         "key": profile.key,
         "version": profile.version,
@@ -401,6 +418,6 @@ def _profile_row(profile: Profile) -> dict[str, Any]:
     }
 
 
-# Other stages' tables, defined on ``metadata`` in their own modules: imported here so that
-# ``create_all`` creates them.
-from vigil.respond import approvals as _approvals  # noqa: E402, F401
+# The held actions' table, on ``metadata`` in its own module: imported here so that
+# ``create_all`` creates it.
+from vigil.record import pending_actions as _pending_actions  # noqa: E402

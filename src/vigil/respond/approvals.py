@@ -7,30 +7,36 @@ States: ``pending`` → ``approved`` (then ``done`` or ``failed`` once the ladde
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Column, Engine, Float, String, Table, Text, insert, select, update
+from typing import Any, Protocol
 
 from vigil.models import parse_rfc3339, rfc3339, utcnow
-from vigil.record.store import metadata
 
 STATES = ("pending", "approved", "done", "failed", "denied", "expired")
 
-pending_actions_table = Table(
-    "pending_actions",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("state", String(16), nullable=False, index=True),
-    Column("created", String(40), nullable=False),
-    Column("expires", String(40), nullable=False),
-    Column("expires_epoch", Float, nullable=False),
-    Column("alert_id", String(64), nullable=False),
-    Column("body", Text, nullable=False),
-)
+
+class ActionRows(Protocol):
+    """Where held actions are kept (vigil.record.pending_actions.PendingActionRows)."""
+
+    def insert(self, row: dict[str, Any]) -> None: ...
+
+    def update(self, row: dict[str, Any]) -> None: ...
+
+    def body(self, action_id: str) -> str | None: ...
+
+    def bodies(self, state: str | None = None, limit: int = 100) -> list[str]: ...
+
+    def due(self, now_epoch: float) -> list[str]: ...
+
+
+class QueuedWrites(Protocol):
+    """The store's writer (vigil.record.writer.StoreWriter): writes off the event loop."""
+
+    def submit(self, what: str, write: Callable[[], Any]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -70,9 +76,7 @@ class PendingAction:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingAction:
-        def when(text: str) -> datetime:
-            return parse_rfc3339(text)
-
+        when = parse_rfc3339
         return cls(
             id=str(data["id"]),
             state=str(data["state"]),
@@ -90,11 +94,24 @@ class PendingAction:
 
 
 class ApprovalBook:
-    """Pending actions in the agent's SQLite store (the same engine as alerts and profiles)."""
+    """Pending actions in the agent's store (the same database as alerts and profiles).
 
-    def __init__(self, engine: Engine, *, now: Callable[[], datetime] = utcnow) -> None:
-        self.engine = engine
+    With a ``writer`` every insert and update is queued to it; until it is written, the book
+    answers from the row it queued, so a decision right after the hold finds the action.
+    """
+
+    def __init__(
+        self,
+        rows: ActionRows,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        writer: QueuedWrites | None = None,
+    ) -> None:
+        self.rows = rows
         self._now = now
+        self._writer = writer
+        self._unsaved: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def create(
         self,
@@ -116,52 +133,66 @@ class ApprovalBook:
             alert=alert,
             event=event,
         )
-        with self.engine.begin() as conn:
-            conn.execute(insert(pending_actions_table).values(**self._row(action)))
+        self._write(self.rows.insert, self._row(action))
         return action
 
     def save(self, action: PendingAction) -> None:
-        row = self._row(action)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(pending_actions_table)
-                .where(pending_actions_table.c.id == action.id)
-                .values(**{k: v for k, v in row.items() if k != "id"})
-            )
+        self._write(self.rows.update, self._row(action))
+
+    def _write(self, write: Callable[[dict[str, Any]], None], row: dict[str, Any]) -> None:
+        if self._writer is None:
+            write(row)
+            return
+        action_id = row["id"]
+        with self._lock:
+            self._unsaved[action_id] = row
+
+        def persist() -> None:
+            try:
+                write(row)
+            finally:
+                with self._lock:
+                    if self._unsaved.get(action_id) is row:
+                        del self._unsaved[action_id]
+
+        self._writer.submit(f"held action {action_id}", persist)
+
+    def _queued(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._unsaved.values())
 
     def get(self, action_id: str) -> PendingAction | None:
         self.expire()
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(pending_actions_table.c.body).where(pending_actions_table.c.id == action_id)
-            ).first()
-        return PendingAction.from_json(json.loads(row.body)) if row else None
+        with self._lock:
+            queued = self._unsaved.get(action_id)
+        body = queued["body"] if queued is not None else self.rows.body(action_id)
+        return PendingAction.from_json(json.loads(body)) if body else None
 
     def find(self, state: str | None = None, limit: int = 100) -> list[PendingAction]:
         self.expire()
-        query = (
-            select(pending_actions_table.c.body)
-            .order_by(pending_actions_table.c.created.desc())
-            .limit(limit)
-        )
-        if state:
-            query = query.where(pending_actions_table.c.state == state)
-        with self.engine.begin() as conn:
-            return [PendingAction.from_json(json.loads(row.body)) for row in conn.execute(query)]
+        found = [PendingAction.from_json(json.loads(b)) for b in self.rows.bodies(state, limit)]
+        queued = {row["id"]: row for row in self._queued()}
+        if queued:
+            found = [a for a in found if a.id not in queued]
+            found += [
+                PendingAction.from_json(json.loads(row["body"]))
+                for row in queued.values()
+                if state is None or row["state"] == state
+            ]
+            found.sort(key=lambda a: rfc3339(a.created), reverse=True)
+        return found[:limit]
 
     def expire(self) -> list[PendingAction]:
         """Mark pending actions past their expiry as ``expired``; returns them."""
         now = self._now()
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(pending_actions_table.c.body).where(
-                    pending_actions_table.c.state == "pending",
-                    pending_actions_table.c.expires_epoch <= now.timestamp(),
-                )
-            ).all()
+        bodies = {json.loads(b)["id"]: b for b in self.rows.due(now.timestamp())}
+        for row in self._queued():
+            bodies.pop(row["id"], None)
+            if row["state"] == "pending" and row["expires_epoch"] <= now.timestamp():
+                bodies[row["id"]] = row["body"]
         expired = []
-        for row in rows:
-            action = PendingAction.from_json(json.loads(row.body))
+        for body in bodies.values():
+            action = PendingAction.from_json(json.loads(body))
             action.state = "expired"
             action.decided_by = "vigil"
             action.decided_at = now

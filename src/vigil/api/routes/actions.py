@@ -59,13 +59,13 @@ async def list_actions(
 ) -> list[dict[str, Any]]:
     if state is not None and state not in STATES:
         raise HTTPException(422, f"state must be one of {', '.join(STATES)}")
-    agent.responder.expire()
-    return [a.to_json() for a in _book(agent).find(state, limit)]
+    await agent.read(agent.responder.expire)
+    return [a.to_json() for a in await agent.read(_book(agent).find, state, limit)]
 
 
 @router.get("/actions/{action_id}")
 async def get_action(action_id: str, agent: AgentDep) -> dict[str, Any]:
-    action = _book(agent).get(action_id)
+    action = await agent.read(_book(agent).get, action_id)
     if action is None:
         raise HTTPException(404, f"no action {action_id!r}")
     result: dict[str, Any] = action.to_json()
@@ -77,7 +77,7 @@ async def approve_action(
     action_id: str, agent: AgentDep, decision: Decision | None = None
 ) -> dict[str, Any]:
     decision = decision or Decision()
-    agent.responder.expire()
+    await agent.read(agent.responder.expire)
     try:
         action = await agent.responder.approve(
             action_id, actor=decision.actor, reason=decision.reason
@@ -92,9 +92,11 @@ async def deny_action(
     action_id: str, agent: AgentDep, decision: Decision | None = None
 ) -> dict[str, Any]:
     decision = decision or Decision()
-    agent.responder.expire()
+    await agent.read(agent.responder.expire)
     try:
-        action = agent.responder.deny(action_id, actor=decision.actor, reason=decision.reason)
+        action = await agent.read(
+            agent.responder.deny, action_id, actor=decision.actor, reason=decision.reason
+        )
     except ApprovalError as exc:
         raise HTTPException(exc.status, exc.message) from None
     return action.to_json()

@@ -56,7 +56,7 @@ async def list_alerts(
         until=_moment("until", until),
     )
     try:
-        page = agent.store.alert_page(where, limit=limit, cursor=cursor)
+        page = await agent.read(agent.store.alert_page, where, limit=limit, cursor=cursor)
     except StoreError as exc:
         raise HTTPException(422, str(exc)) from None
     if page.next_cursor:

@@ -24,7 +24,7 @@ def _log(agent: AgentDep) -> AuditLog:
 async def audit_entries(
     agent: AgentDep, limit: int = Query(default=100, ge=1, le=10000)
 ) -> list[dict[str, Any]]:
-    return _log(agent).entries(limit)
+    return await asyncio.to_thread(_log(agent).entries, limit)
 
 
 @router.get("/audit/verify")

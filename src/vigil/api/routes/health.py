@@ -28,6 +28,9 @@ async def health(agent: AgentDep, incidents: IncidentsDep) -> dict[str, Any]:
         "events_failed": agent.events_failed,
         "response": agent.responder.metrics.to_json(),
         "alerts_suppressed": agent.alerts_suppressed,
-        "incidents_active": len(incidents.list(states=active, limit=1000)),
-        "store": {"backend": agent.store.backend, "schema_version": agent.store.schema_version()},
+        "incidents_active": len(await agent.read(incidents.list, states=active, limit=1000)),
+        "store": {
+            "backend": agent.store.backend,
+            "schema_version": await agent.read(agent.store.schema_version),
+        },
     }

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from vigil.api.deps import IncidentsDep
+from vigil.api.deps import AgentDep, IncidentsDep
 from vigil.incidents import IncidentNotFound, IncidentState, InvalidTransition, Remedy
 from vigil.incidents.model import Incident
 from vigil.incidents.process_tree import process_tree
@@ -35,6 +35,7 @@ def _problem(exc: Exception) -> HTTPException:
 
 @router.get("/incidents")
 async def list_incidents(
+    agent: AgentDep,
     incidents: IncidentsDep,
     state: Annotated[list[IncidentState] | None, Query(description="Repeatable.")] = None,
     workload: str | None = None,
@@ -42,17 +43,23 @@ async def list_incidents(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
     """Incidents, most recent activity first."""
-    found = incidents.list(
-        states=tuple(str(s) for s in state or ()), workload=workload, limit=limit, offset=offset
+    found = await agent.read(
+        incidents.list,
+        states=tuple(str(s) for s in state or ()),
+        workload=workload,
+        limit=limit,
+        offset=offset,
     )
     return [i.to_json() for i in found]
 
 
 @router.get("/incidents/{incident_id}")
-async def get_incident(incident_id: str, incidents: IncidentsDep) -> dict[str, Any]:
+async def get_incident(
+    incident_id: str, agent: AgentDep, incidents: IncidentsDep
+) -> dict[str, Any]:
     """One incident with its alerts, timeline, process tree and false-positive offer."""
     try:
-        detail = incidents.detail(incident_id)
+        detail = await agent.read(incidents.detail, incident_id)
     except IncidentNotFound as exc:
         raise _problem(exc) from None
     detail["process_tree"] = [node.to_json() for node in process_tree(detail["alerts"])]
@@ -61,19 +68,21 @@ async def get_incident(incident_id: str, incidents: IncidentsDep) -> dict[str, A
 
 @router.post("/incidents/{incident_id}/ack")
 async def acknowledge(
-    incident_id: str, decision: Decision, incidents: IncidentsDep
+    incident_id: str, decision: Decision, agent: AgentDep, incidents: IncidentsDep
 ) -> dict[str, Any]:
     try:
-        return incidents.acknowledge(
-            incident_id, actor=decision.actor, note=decision.note
-        ).to_json()
+        done = await agent.write(
+            "incident",
+            lambda: incidents.acknowledge(incident_id, actor=decision.actor, note=decision.note),
+        )
+        return done.to_json()
     except (IncidentNotFound, InvalidTransition) as exc:
         raise _problem(exc) from None
 
 
 @router.post("/incidents/{incident_id}/resolve")
 async def resolve(
-    incident_id: str, resolution: Resolution, incidents: IncidentsDep
+    incident_id: str, resolution: Resolution, agent: AgentDep, incidents: IncidentsDep
 ) -> dict[str, Any]:
     """Resolve, or close as a false positive (optionally teaching the profile or an exception)."""
     if resolution.remedy is not Remedy.NONE and not resolution.false_positive:
@@ -81,11 +90,22 @@ async def resolve(
     try:
         done: Incident
         if resolution.false_positive:
-            done = incidents.false_positive(
-                incident_id, actor=resolution.actor, remedy=resolution.remedy, note=resolution.note
+            done = await agent.write(
+                "incident",
+                lambda: incidents.false_positive(
+                    incident_id,
+                    actor=resolution.actor,
+                    remedy=resolution.remedy,
+                    note=resolution.note,
+                ),
             )
         else:
-            done = incidents.resolve(incident_id, actor=resolution.actor, note=resolution.note)
+            done = await agent.write(
+                "incident",
+                lambda: incidents.resolve(
+                    incident_id, actor=resolution.actor, note=resolution.note
+                ),
+            )
     except (IncidentNotFound, InvalidTransition) as exc:
         raise _problem(exc) from None
     return done.to_json()

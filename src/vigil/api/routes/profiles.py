@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from vigil.agent import Agent
 from vigil.api.deps import AgentDep
+from vigil.api.ports import AgentPort
 from vigil.api.profile_views import describe, summary
 from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, diff_profiles, load_profile
 from vigil.detect.profiles import Profile
@@ -37,14 +37,14 @@ def selection_problem(selector: str, found: list[Profile]) -> HTTPException:
     return HTTPException(409, f"{selector!r} matches several profiles: {keys}; give the full key")
 
 
-def _one(agent: Agent, selector: str) -> Profile:
+def _one(agent: AgentPort, selector: str) -> Profile:
     found = agent.profiles.select(selector)
     if len(found) != 1:
         raise selection_problem(selector, found)
     return found[0]
 
 
-def _selected(request: SelectRequest, agent: Agent) -> str | None:
+def _selected(request: SelectRequest, agent: AgentPort) -> str | None:
     if request.all == (request.workload is not None):
         raise HTTPException(422, "give either a workload or all=true")
     if request.workload is not None:
@@ -52,7 +52,7 @@ def _selected(request: SelectRequest, agent: Agent) -> str | None:
     return None
 
 
-def _version(agent: Agent, reference: str) -> dict[str, Any]:
+async def _version(agent: AgentPort, reference: str) -> dict[str, Any]:
     """``SELECTOR`` (current version) or ``SELECTOR@VERSION``, as profile JSON."""
     selector, at, number = reference.rpartition("@")
     if not at or not number.isdigit():
@@ -61,7 +61,7 @@ def _version(agent: Agent, reference: str) -> dict[str, Any]:
     if int(number) == current.version:
         return describe(agent.profiles, current)
     try:
-        stored = agent.store.load_profile_version(current.key, int(number))
+        stored = await agent.read(agent.store.load_profile_version, current.key, int(number))
     except StoreError as exc:
         raise HTTPException(500, truncate(exc, 200)) from None
     if stored is None:
@@ -82,17 +82,17 @@ async def profile_metrics(agent: AgentDep) -> dict[str, int]:
 
 @router.post("/profiles/lock")
 async def lock_profiles(request: SelectRequest, agent: AgentDep) -> dict[str, Any]:
-    return {"locked": [p.key for p in agent.lock(_selected(request, agent))]}
+    return {"locked": [p.key for p in agent.profile_service.lock(_selected(request, agent))]}
 
 
 @router.post("/profiles/unlock")
 async def unlock_profiles(request: SelectRequest, agent: AgentDep) -> dict[str, Any]:
-    return {"unlocked": [p.key for p in agent.unlock(_selected(request, agent))]}
+    return {"unlocked": [p.key for p in agent.profile_service.unlock(_selected(request, agent))]}
 
 
 @router.post("/profiles/relearn")
 async def relearn_profiles(request: SelectRequest, agent: AgentDep) -> dict[str, Any]:
-    fresh = agent.relearn(_selected(request, agent))
+    fresh = agent.profile_service.relearn(_selected(request, agent))
     return {"relearning": [f"{p.key}@{p.version}" for p in fresh]}
 
 
@@ -102,13 +102,13 @@ async def import_profile(request: ImportRequest, agent: AgentDep) -> dict[str, A
         profile = load_profile(request.yaml, request.source)
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    return describe(agent.profiles, agent.install_profile(profile))
+    return describe(agent.profiles, agent.profile_service.install(profile))
 
 
 @router.get("/profiles/export")
 async def export_profile(workload: str, agent: AgentDep) -> dict[str, Any]:
     """One profile's JSON: ``workload`` is a selector, optionally with ``@VERSION``."""
-    return _version(agent, workload)
+    return await _version(agent, workload)
 
 
 @router.get("/profiles/versions")
@@ -117,7 +117,7 @@ async def profile_versions(workload: str, agent: AgentDep) -> dict[str, Any]:
     return {
         "key": profile.key,
         "current": profile.version,
-        "versions": agent.store.profile_versions(profile.key),
+        "versions": await agent.read(agent.store.profile_versions, profile.key),
     }
 
 
@@ -132,8 +132,8 @@ async def diff(a: str, agent: AgentDep, b: str | None = None) -> dict[str, Any]:
             if current.version == 1:
                 raise HTTPException(404, f"{current.key} has only one version: name two")
             a = f"{current.key}@{current.version - 1}"
-        return diff_profiles(_version(agent, a), describe(agent.profiles, current))
-    return diff_profiles(_version(agent, a), _version(agent, b))
+        return diff_profiles(await _version(agent, a), describe(agent.profiles, current))
+    return diff_profiles(await _version(agent, a), await _version(agent, b))
 
 
 @router.get("/profiles/{key:path}")

@@ -29,9 +29,9 @@ async def home(request: Request, agent: AgentDep, incidents: IncidentsDep) -> HT
     return _page(
         request,
         "home.html",
-        incidents=[i.to_json() for i in incidents.list(limit=HOME_INCIDENTS)],
+        incidents=[i.to_json() for i in await agent.read(incidents.list, limit=HOME_INCIDENTS)],
         profiles=[p.to_json() for p in agent.profiles.all()],
-        alerts=agent.store.alerts(limit=50),
+        alerts=await agent.read(agent.store.alerts, limit=50),
     )
 
 
@@ -41,9 +41,9 @@ async def favicon() -> Response:
 
 
 @router.get("/ui/incidents/rows", response_class=HTMLResponse)
-async def incident_rows(incidents: IncidentsDep) -> HTMLResponse:
+async def incident_rows(agent: AgentDep, incidents: IncidentsDep) -> HTMLResponse:
     """The incident list's rows, fetched again every few seconds by the home page."""
-    rows = [i.to_json() for i in incidents.list(limit=HOME_INCIDENTS)]
+    rows = [i.to_json() for i in await agent.read(incidents.list, limit=HOME_INCIDENTS)]
     return HTMLResponse(render("_incident_rows.html", incidents=rows))
 
 
@@ -52,7 +52,7 @@ async def incident_page(
     incident_id: str, request: Request, agent: AgentDep, incidents: IncidentsDep
 ) -> HTMLResponse:
     try:
-        detail = incidents.detail(incident_id)
+        detail = await agent.read(incidents.detail, incident_id)
     except IncidentNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     detail["process_tree"] = process_tree(detail["alerts"])
@@ -76,9 +76,9 @@ def _refused(exc: Exception) -> HTTPException:
 
 
 @router.post("/ui/incidents/{incident_id}/ack")
-async def ui_acknowledge(incident_id: str, incidents: IncidentsDep) -> Response:
+async def ui_acknowledge(incident_id: str, agent: AgentDep, incidents: IncidentsDep) -> Response:
     try:
-        incidents.acknowledge(incident_id, actor="ui")
+        await agent.write("incident", lambda: incidents.acknowledge(incident_id, actor="ui"))
     except (IncidentNotFound, InvalidTransition) as exc:
         raise _refused(exc) from None
     return _decided(incident_id)
@@ -86,10 +86,13 @@ async def ui_acknowledge(incident_id: str, incidents: IncidentsDep) -> Response:
 
 @router.post("/ui/incidents/{incident_id}/resolve")
 async def ui_resolve(
-    incident_id: str, incidents: IncidentsDep, note: Annotated[str, Form(max_length=1000)] = ""
+    incident_id: str,
+    agent: AgentDep,
+    incidents: IncidentsDep,
+    note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     try:
-        incidents.resolve(incident_id, actor="ui", note=note)
+        await agent.write("incident", lambda: incidents.resolve(incident_id, actor="ui", note=note))
     except (IncidentNotFound, InvalidTransition) as exc:
         raise _refused(exc) from None
     return _decided(incident_id)
@@ -98,12 +101,16 @@ async def ui_resolve(
 @router.post("/ui/incidents/{incident_id}/false-positive")
 async def ui_false_positive(
     incident_id: str,
+    agent: AgentDep,
     incidents: IncidentsDep,
     remedy: Annotated[Remedy, Form()] = Remedy.NONE,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     try:
-        incidents.false_positive(incident_id, actor="ui", remedy=remedy, note=note)
+        await agent.write(
+            "incident",
+            lambda: incidents.false_positive(incident_id, actor="ui", remedy=remedy, note=note),
+        )
     except (IncidentNotFound, InvalidTransition) as exc:
         raise _refused(exc) from None
     return _decided(incident_id)
@@ -120,14 +127,16 @@ async def profile_page(
     profile = agent.profiles.get(key)
     if profile is None:
         raise HTTPException(404, "no such profile")
-    versions = agent.store.profile_versions(key)
+    versions = await agent.read(agent.store.profile_versions, key)
     numbers = [v["version"] for v in versions]
     diff: dict[str, Any] = {}
     if len(versions) >= 2:
         new: int = to if to is not None and to in numbers else numbers[-1]
         old = from_ if from_ is not None and from_ in numbers else max(new - 1, 1)
         old = old if old in numbers else numbers[0]
-        before, after = (agent.store.load_profile_version(key, n) for n in (old, new))
+        before, after = [
+            await agent.read(agent.store.load_profile_version, key, n) for n in (old, new)
+        ]
         if before is not None and after is not None:
             changes = diff_profiles(before.to_json(), after.to_json())
             attributes = {
