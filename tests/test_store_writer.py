@@ -17,12 +17,12 @@ from tests.fakes import (
 )
 from vigil.agent import Agent
 from vigil.bootstrap import attach_incidents
-from vigil.config import Playbook, PlaybookMatch
 from vigil.detect.profiles import ProfileBook
 from vigil.models import Alert, Severity
 from vigil.record.store import Store
 from vigil.record.writer import StoreWriter
 from vigil.respond.responder import Responder
+from vigil.respond.settings import Playbook, PlaybookMatch
 
 #: what every call of the slow store costs
 STORE_DELAY = 0.2
