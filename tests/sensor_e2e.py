@@ -121,6 +121,8 @@ def tcp_server() -> Iterator[int]:
 
 @contextlib.contextmanager
 def actions_container(tmp: Path, prepare: bool = True) -> Iterator[RuncContainer]:
+    """A running busybox container on the host's network; ``prepare``: with an /etc/shadow to
+    read and the action helper (tests/data/sensor_actions.c) built into it."""
     if not runc_available():
         pytest.skip("runc is not installed")
     rootfs = build_busybox_rootfs(tmp / "rootfs")

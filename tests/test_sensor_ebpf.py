@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.sensor_e2e import PROGRAMS, bpf_fds, collect, e2e, program_loaded
+from tests.sensor_e2e import PROGRAMS, actions_container, bpf_fds, collect, e2e, program_loaded
 from vigil.errors import PrivilegeError, SensorError
-from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
+from vigil.lab import RuncContainer
 from vigil.models import Event, EventType
 from vigil.sensor import SensorStats
 from vigil.sensor.build import BuiltObject
@@ -40,14 +40,7 @@ def bpf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[RuncContainer]:
-    if not runc_available():
-        pytest.skip("runc is not installed")
-    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
-    name = f"vigil-sensor-{uuid.uuid4().hex[:8]}"
-    with RuncContainer(
-        name, rootfs, tmp_path / "bundle", ["/bin/sleep", "60"], host_network=True
-    ) as running:
-        assert running.wait_for_status("running")
+    with actions_container(tmp_path, prepare=False) as running:
         yield running
 
 

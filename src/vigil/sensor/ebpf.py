@@ -153,17 +153,11 @@ class EbpfSensor:
     ) -> None:
         self._teardown()
 
-    async def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[Event]:
         if self.records.queue is None:
             raise SensorError("the eBPF sensor is not started: use 'async with EbpfSensor(...)'")
-        pending = self.losses.pending
-        async for item in self.records.items():
-            event = self._decoded(item) if isinstance(item, bytes) else item
-            if event is None:
-                continue
-            yield event
-            while pending:  # loss reports that found the queue full
-                yield pending.pop(0)
+        # the queue's own generator: no second one per event on this hot path
+        return self.records.events(self._decoded, self.losses.pending)
 
     def stats(self) -> SensorStats:
         self._poll_losses()

@@ -114,14 +114,17 @@ class RecordQueue:
         self.schedule.cell = MemoryCell()
 
     def end(self) -> None:
-        """End :meth:`items` (once; the spare slot guarantees room for the marker)."""
+        """End :meth:`events` (once; the spare slot guarantees room for the marker)."""
         if self.queue is not None and not self._closed:
             self.queue.put_nowait(None)
         self._closed = True
 
     # -- the consumer's side -----------------------------------------------------------------
-    async def items(self) -> AsyncIterator[bytes | Event]:
-        """Records and loss reports until :meth:`end`."""
+    async def events(
+        self, decode: Callable[[bytes], Event | None], late_reports: list[Event]
+    ) -> AsyncIterator[Event]:
+        """Records (as ``decode`` makes them events; None: skipped) and loss reports until
+        :meth:`end`; after each, the ``late_reports`` that found the queue full."""
         queue = self.queue
         assert queue is not None
         taken = 0
@@ -135,7 +138,13 @@ class RecordQueue:
                 taken += 1
                 if taken % RECORDS_PER_TURN == 0:
                     await asyncio.sleep(0)  # a turn of the loop: the reader may run
+                event = decode(item)
+                if event is None:
+                    continue
+                item = event
             yield item
+            while late_reports:
+                yield late_reports.pop(0)
 
     def offer(self, event: Event) -> bool:
         """Queue a loss report if there is room for it now."""
