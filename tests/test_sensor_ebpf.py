@@ -359,7 +359,7 @@ def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
         with pytest.raises(SensorError) as caught:
             libbpf.load_object(obj)
     finally:
-        libbpf.lib().bpf_object__close(obj)
+        libbpf.close_object(obj)
     message = str(caught.value)
     assert message.startswith("load BPF object failed")
     assert "invalid access to" in message  # the verifier's own reason, quoted

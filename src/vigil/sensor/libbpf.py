@@ -289,6 +289,14 @@ def map_update(map_fd: int, key: bytes, value: bytes, step: str) -> None:
         raise failure(step, err)
 
 
+def map_lookup(map_fd: int, key: bytes, value_size: int) -> bytes | None:
+    """One entry of a (non per-CPU) map; None when it is not there."""
+    value = ctypes.create_string_buffer(value_size)
+    if lib().bpf_map_lookup_elem(map_fd, key, value) < 0:
+        return None
+    return value.raw
+
+
 def map_delete(map_fd: int, key: bytes) -> bool:
     """Delete one entry; False when it was not there."""
     return bool(lib().bpf_map_delete_elem(map_fd, key) == 0)
@@ -307,3 +315,26 @@ def map_items(map_fd: int, key_size: int, value_size: int, limit: int) -> list[t
             items.append((key.raw, value.raw))
         previous = ctypes.create_string_buffer(key.raw, key_size)
     return items
+
+
+# -- libbpf's ring-buffer reader (vigil.sensor.ringbuf.LibbpfRingBuffer) --------------------------
+
+
+def ring_buffer_new(map_fd: int, callback: object) -> int:
+    """A reader calling ``callback`` (from :func:`make_sample_callback`) with each record."""
+    return check_ptr(
+        lib().ring_buffer__new(map_fd, callback, None, None), "create ring buffer reader"
+    )
+
+
+def ring_buffer_epoll_fd(ring: int) -> int:
+    return check_rc(lib().ring_buffer__epoll_fd(ring), "ring buffer epoll fd")
+
+
+def ring_buffer_consume(ring: int) -> int:
+    """Records handed to the callback, or a negative errno (or the callback's negative value)."""
+    return int(lib().ring_buffer__consume(ring))
+
+
+def ring_buffer_free(ring: int) -> None:
+    lib().ring_buffer__free(ring)
