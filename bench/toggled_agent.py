@@ -22,12 +22,12 @@ from pathlib import Path
 from vigil.bootstrap import RunOptions, ebpf_sensor, run_agent
 from vigil.config import load_config
 from vigil.sensor import Sensor
-from vigil.sensor import libbpf as bpf
+from vigil.sensor.bpf_object import BpfObject
 from vigil.sensor.ebpf import EbpfSensor
 
 
 class Toggle:
-    """Detaches and re-attaches an EbpfSensor's programs (bench only: it reaches inside)."""
+    """Detaches and re-attaches an EbpfSensor's programs (its BPF object's links)."""
 
     def __init__(self) -> None:
         self.sensor: EbpfSensor | None = None
@@ -41,25 +41,17 @@ class Toggle:
         return sensor
 
     def off(self) -> None:
-        sensor = self._started()
-        self.attached = list(sensor._links)
-        for link in sensor._links.values():
-            bpf.check_rc(bpf.lib().bpf_link__destroy(link), "detach")
-        sensor._links.clear()
+        self.attached = self._started().detach()
         print("off", flush=True)
 
     def on(self) -> None:
-        sensor = self._started()
-        assert sensor._object is not None
-        for name, prog in bpf.programs(sensor._object):
-            if name in self.attached and name not in sensor._links:
-                sensor._links[name] = bpf.attach_program(prog, name)
+        self._started().attach(only=self.attached)
         print("on", flush=True)
 
-    def _started(self) -> EbpfSensor:
-        if self.sensor is None or self.sensor._object is None:
+    def _started(self) -> BpfObject:
+        if self.sensor is None or self.sensor.object is None:
             raise SystemExit("the sensor is not started")
-        return self.sensor
+        return self.sensor.object
 
 
 async def main(data_dir: Path, listen: str, config: Path) -> None:

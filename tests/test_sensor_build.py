@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vigil.errors import SensorError
-from vigil.sensor import decode
+from vigil.sensor import records
 from vigil.sensor.build import (
     DEFAULT_BTF,
     OBJECT_NAME,
@@ -140,7 +140,7 @@ int main(void) {
 
 @pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
 def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
-    """decode.py's struct formats describe the same bytes as the C structs in events.h."""
+    """records.py's struct formats describe the same bytes as the C structs in events.h."""
     source = tmp_path / "layout.c"
     source.write_text(LAYOUT_PROGRAM)
     binary = tmp_path / "layout"
@@ -162,23 +162,23 @@ def test_decoder_layout_matches_events_h(tmp_path: Path) -> None:
         int,
         subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split(),
     )
-    assert header == decode.HEADER.size
-    assert exec_data_at == decode.EXEC_DATA
-    assert args_max == decode.ARGS_MAX
-    assert connect_size >= decode.CONNECT_SIZE
-    assert addr_at == decode.CONNECT_SIZE - 16
-    assert decode.SOCKET_SIZE <= socket_size < decode.SOCKET_SIZE + 8  # tail padding
-    assert syscall_data_at == decode.SYSCALL_DATA
-    assert task_size == decode.TASK_SIZE
+    assert header == records.HEADER.size
+    assert exec_data_at == records.EXEC_DATA
+    assert args_max == records.ARGS_MAX
+    assert connect_size >= records.CONNECT_SIZE
+    assert addr_at == records.CONNECT_SIZE - 16
+    assert records.SOCKET_SIZE <= socket_size < records.SOCKET_SIZE + 8  # tail padding
+    assert syscall_data_at == records.SYSCALL_DATA
+    assert task_size == records.TASK_SIZE
     # The BPF side masks a string's offset with (room / 2 - 1): every real offset must be below
     # that (all the strings fit in half the room, whatever their order), and a masked offset plus
     # the longest string must still fit the room.
-    exec_strings = decode.EXEC_SIZE - decode.EXEC_DATA
+    exec_strings = records.EXEC_SIZE - records.EXEC_DATA
     assert exec_strings <= exec_room // 2
-    assert exec_room // 2 - 1 + decode.ARGS_MAX <= exec_room
-    syscall_strings = decode.SYSCALL_SIZE - decode.SYSCALL_DATA
+    assert exec_room // 2 - 1 + records.ARGS_MAX <= exec_room
+    syscall_strings = records.SYSCALL_SIZE - records.SYSCALL_DATA
     assert syscall_strings <= syscall_room // 2
-    assert syscall_room // 2 - 1 + decode.PATH_MAX <= syscall_room
+    assert syscall_room // 2 - 1 + records.PATH_MAX <= syscall_room
 
 
 def test_libbpf_messages_are_formatted_only_when_kept_or_logged(

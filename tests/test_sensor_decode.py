@@ -8,102 +8,25 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vigil.models import EventType
-from vigil.sensor import decode
-from vigil.sensor.decode import (
-    ARGS_MAX,
-    CONNECT_SIZE,
-    EXEC_SIZE,
-    MalformedRecord,
-    WallClock,
-    decode_record,
+from tests.sensor_records import (
+    connect_record,
+    dns_payload,
+    exec_record,
+    header,
+    syscall_record,
 )
+from vigil.models import EventType
+from vigil.sensor import decode, records, text
+from vigil.sensor.decode import WallClock, decode_record
+from vigil.sensor.records import ARGS_MAX, CONNECT_SIZE, EXEC_SIZE, MalformedRecord
 
 CLOCK = WallClock(offset_ns=1_700_000_000_000_000_000)
-HEADER = dict(
-    pid=4242,
-    ppid=1,
-    uid=1000,
-    euid=0,
-    gid=1000,
-    cgroup_id=98765,
-    ktime_ns=5_123_456_789,
-    start_ns=4_000_000_000,
-)
-
-
-def header(kind: int, **fields: int) -> bytes:
-    f = {**HEADER, **fields}
-    return struct.pack(
-        "=IIIIIIQQQ",
-        kind,
-        f["pid"],
-        f["ppid"],
-        f["uid"],
-        f["euid"],
-        f["gid"],
-        f["cgroup_id"],
-        f["ktime_ns"],
-        f["start_ns"],
-    )
-
-
-def components(path: str) -> bytes:
-    """A dentry walk's output for ``path``: components leaf first, NUL-terminated."""
-    parts = [p for p in path.split("/") if p]
-    return b"".join(p.encode() + b"\0" for p in reversed(parts))
-
-
-def exec_record(
-    exe: bytes = b"/bin/cat",
-    args: bytes = b"/bin/cat\0/etc/hostname\0",
-    flags: int = 0,
-    exe_len: int | None = None,
-    args_len: int | None = None,
-    cwd: str = "/tmp",
-    file: str = "/bin/busybox",
-    depth: int = 2,
-    ctime: int = 0,
-    magic: int = 0xEF53,
-    interp: bytes = b"",
-    nlink: int = 1,
-    exec_hash: int = 0,
-) -> bytes:
-    """An exec record as the kernel sends it: the fixed part, then the strings packed."""
-    cwd_raw, file_raw = components(cwd), components(file)
-    fixed = struct.pack(
-        "=IHHHHHHQQIIQ",
-        flags,
-        len(exe) if exe_len is None else exe_len,
-        len(args) if args_len is None else args_len,
-        len(cwd_raw),
-        len(file_raw),
-        len(interp),
-        depth,
-        ctime,
-        magic,
-        nlink,
-        0,
-        exec_hash,
-    )
-    return header(decode.EVENT_EXEC) + fixed + exe + args + interp + cwd_raw + file_raw
-
-
-def connect_record(
-    family: int = socket.AF_INET,
-    addr: bytes = socket.inet_pton(socket.AF_INET, "127.0.0.1"),
-    port: int = 8080,
-    protocol: int = decode.PROTO_TCP,
-    ret: int = 0,
-) -> bytes:
-    body = struct.pack("=iHHB3x16s", ret, family, port, protocol, addr)
-    return header(decode.EVENT_CONNECT) + body + b"\0" * 4  # sizeof() rounds up to 8
 
 
 def test_record_sizes_match_the_c_structs() -> None:
     # the fixed part of struct vigil_exec is 96 bytes, sizeof(struct vigil_connect) == 80 (76 +
     # tail padding); test_sensor_build checks these against events.h compiled by clang
-    assert decode.EXEC_DATA == 96
+    assert records.EXEC_DATA == 96
     assert EXEC_SIZE == 96 + 2048
     assert CONNECT_SIZE == 76
     assert len(connect_record()) == 80
@@ -111,13 +34,13 @@ def test_record_sizes_match_the_c_structs() -> None:
 
 def test_records_carry_only_the_bytes_their_strings_use() -> None:
     record = exec_record(exe=b"/bin/cat", args=b"cat\0x\0", cwd="/tmp", file="/bin/busybox")
-    assert len(record) == decode.EXEC_DATA + 8 + 6 + 4 + 12  # exe, args, "tmp\0", "busybox\0bin\0"
-    opened = syscall_record(decode.EVENT_OPEN, (0,), (b"/etc/shadow",))
-    assert len(opened) == decode.SYSCALL_DATA + 11
+    assert len(record) == records.EXEC_DATA + 8 + 6 + 4 + 12  # exe, args, "tmp\0", "busybox\0bin\0"
+    opened = syscall_record(records.EVENT_OPEN, (0,), (b"/etc/shadow",))
+    assert len(opened) == records.SYSCALL_DATA + 11
 
 
 def test_every_exec_field_survives_packing() -> None:
-    record = decode.parse_record(
+    record = records.parse_record(
         exec_record(
             exe=b"/opt/x.sh",
             interp=b"/bin/sh",
@@ -126,22 +49,22 @@ def test_every_exec_field_survives_packing() -> None:
             file="/opt/x.sh",
             depth=2,
             ctime=1_700_000_000,
-            magic=decode.OVERLAYFS_MAGIC,
+            magic=records.OVERLAYFS_MAGIC,
             nlink=0,
-            flags=decode.EXEC_CWD_TRUNCATED,
+            flags=records.EXEC_CWD_TRUNCATED,
         )
     )
-    assert isinstance(record, decode.ExecRecord)
+    assert isinstance(record, records.ExecRecord)
     assert (record.exe, record.interp, record.args) == (b"/opt/x.sh", b"/bin/sh", b"x.sh\0-v\0")
-    assert decode.walked_path(record.cwd) == "/srv/app"
-    assert decode.walked_path(record.file) == "/opt/x.sh"
+    assert text.walked_path(record.cwd) == "/srv/app"
+    assert text.walked_path(record.file) == "/opt/x.sh"
     assert record.file_complete
     assert (record.file_ctime_s, record.file_magic, record.file_nlink) == (
         1_700_000_000,
-        decode.OVERLAYFS_MAGIC,
+        records.OVERLAYFS_MAGIC,
         0,
     )
-    assert record.flags == decode.EXEC_CWD_TRUNCATED
+    assert record.flags == records.EXEC_CWD_TRUNCATED
 
 
 def test_the_largest_exec_record_decodes() -> None:
@@ -184,14 +107,14 @@ def test_wall_clock_now_tracks_time() -> None:
 
 def test_truncated_argv_is_flagged_and_has_no_trailing_nul() -> None:
     args = (b"A" * 600 + b"\0" + b"B" * 600)[:ARGS_MAX]
-    event = decode_record(exec_record(args=args, flags=decode.EXEC_ARGS_TRUNCATED), CLOCK)
+    event = decode_record(exec_record(args=args, flags=records.EXEC_ARGS_TRUNCATED), CLOCK)
     assert event.process.cmdline == "A" * 600 + " " + "B" * (ARGS_MAX - 601)
     assert event.process.cmdline_truncated
 
 
 def test_exe_truncation_is_flagged() -> None:
     event = decode_record(
-        exec_record(exe=b"/x" * 127 + b"y", flags=decode.EXEC_EXE_TRUNCATED), CLOCK
+        exec_record(exe=b"/x" * 127 + b"y", flags=records.EXEC_EXE_TRUNCATED), CLOCK
     )
     assert event.process.cmdline_truncated
 
@@ -268,7 +191,7 @@ def test_ipv4_tcp_connect() -> None:
 def test_ipv6_udp_connect() -> None:
     addr = socket.inet_pton(socket.AF_INET6, "2001:db8::53")
     event = decode_record(
-        connect_record(socket.AF_INET6, addr, port=53, protocol=decode.PROTO_UDP), CLOCK
+        connect_record(socket.AF_INET6, addr, port=53, protocol=records.PROTO_UDP), CLOCK
     )
     assert event.network is not None
     assert event.network.protocol == "udp"
@@ -285,8 +208,8 @@ def test_ipv4_mapped_ipv6_is_spelled_with_a_dotted_quad() -> None:
 
 
 def test_failed_connect_attempts_are_still_reported() -> None:
-    record = decode.parse_record(connect_record(ret=-111))
-    assert isinstance(record, decode.ConnectRecord)
+    record = records.parse_record(connect_record(ret=-111))
+    assert isinstance(record, records.ConnectRecord)
     assert record.ret == -111
     assert decode_record(connect_record(ret=-111), CLOCK).network is not None
 
@@ -296,9 +219,9 @@ def test_failed_connect_attempts_are_still_reported() -> None:
     [
         (b"", "shorter than a header"),
         (b"\x01\x00\x00", "shorter than a header"),
-        (header(decode.EVENT_EXEC), "exec record of 48 bytes"),
+        (header(records.EVENT_EXEC), "exec record of 48 bytes"),
         (exec_record(args=b"ab", args_len=10), "exec record of .* misses its strings"),
-        (exec_record()[: decode.EXEC_DATA + 3], "exec record of .* misses its strings"),
+        (exec_record()[: records.EXEC_DATA + 3], "exec record of .* misses its strings"),
         (connect_record()[:60], "connect record of 60 bytes"),
         (header(99) + b"\0" * 100, "unknown record type 99"),
         (header(0), "unknown record type 0"),
@@ -316,16 +239,6 @@ def test_malformed_record_is_a_value_error() -> None:
 
 
 # -- the rest of the event types ---------------------------------------------------------------
-def syscall_record(
-    kind: int, args: tuple[int, ...] = (0, 0, 0, 0), strings: tuple[bytes, ...] = (), flags: int = 0
-) -> bytes:
-    """A syscall record as the kernel sends it: the fixed part, then the strings packed."""
-    padded = (*strings, b"", b"", b"")[:3]
-    lengths = [len(x) for x in padded]
-    body = struct.pack("=q4QIHHH6x", 0, *(*args, 0, 0, 0, 0)[:4], flags, *lengths)
-    return header(kind) + body + b"".join(padded)
-
-
 def test_exec_carries_cwd_ids_and_the_given_path() -> None:
     event = decode_record(exec_record(), CLOCK)
     p = event.process
@@ -363,38 +276,27 @@ def test_memfd_and_dev_shm_origins() -> None:
 
 def test_exit_code_and_killing_signal() -> None:
     body = struct.pack("=iI", 5 << 8, 0)
-    assert decode_record(header(decode.EVENT_EXIT) + body, CLOCK).process.exit_code == 5
+    assert decode_record(header(records.EVENT_EXIT) + body, CLOCK).process.exit_code == 5
     killed = struct.pack("=iI", 9, 0)
-    assert decode_record(header(decode.EVENT_EXIT) + killed, CLOCK).process.exit_code == 137
-    fork = decode_record(header(decode.EVENT_FORK) + body, CLOCK)
+    assert decode_record(header(records.EVENT_EXIT) + killed, CLOCK).process.exit_code == 137
+    fork = decode_record(header(records.EVENT_FORK) + body, CLOCK)
     assert fork.type is EventType.FORK and fork.process.exit_code is None
 
 
 def test_accept_names_both_ends() -> None:
     local, remote = socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.9")
     body = struct.pack(
-        "=iHBxHH16s16s", 0, socket.AF_INET, decode.PROTO_TCP, 8080, 51000, local, remote
+        "=iHBxHH16s16s", 0, socket.AF_INET, records.PROTO_TCP, 8080, 51000, local, remote
     )
-    event = decode_record(header(decode.EVENT_ACCEPT) + body + b"\0" * 4, CLOCK)
+    event = decode_record(header(records.EVENT_ACCEPT) + body + b"\0" * 4, CLOCK)
     assert event.network is not None
     assert (event.network.dest_ip, event.network.dest_port) == ("10.0.0.9", 51000)
     assert (event.network.local_ip, event.network.local_port) == ("10.0.0.1", 8080)
 
 
-def dns_payload(name: str, qtype: int = 1) -> bytes:
-    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
-    return (
-        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-        + labels
-        + b"\0"
-        + qtype.to_bytes(2, "big")
-        + b"\0\x01"
-    )
-
-
 def test_dns_query_name_and_type() -> None:
     record = syscall_record(
-        decode.EVENT_DNS,
+        records.EVENT_DNS,
         (53, socket.AF_INET),
         (dns_payload("example.com", 28), b"", b"\x7f\0\0\x01"),
     )
@@ -413,7 +315,7 @@ def test_hostile_dns_names_are_escaped_and_cut_payloads_survive() -> None:
 
 def test_open_operations_and_truncated_paths() -> None:
     event = decode_record(
-        syscall_record(decode.EVENT_OPEN, (0o1001,), (b"/etc/" + b"a" * 251,), flags=1), CLOCK
+        syscall_record(records.EVENT_OPEN, (0o1001,), (b"/etc/" + b"a" * 251,), flags=1), CLOCK
     )
     assert event.file is not None
     assert event.file.operation == "truncate" and event.file.path_truncated
@@ -423,7 +325,7 @@ def test_open_operations_and_truncated_paths() -> None:
 
 
 def test_setuid_family_and_unchanged_ids() -> None:
-    record = syscall_record(decode.EVENT_SETUID, (0xFFFFFFFF, 0, 0, 2))
+    record = syscall_record(records.EVENT_SETUID, (0xFFFFFFFF, 0, 0, 2))
     event = decode_record(record, CLOCK)
     assert event.syscall is not None
     assert (event.syscall.name, event.syscall.args) == (
@@ -434,7 +336,7 @@ def test_setuid_family_and_unchanged_ids() -> None:
 
 def test_mount_and_module_load() -> None:
     mount = decode_record(
-        syscall_record(decode.EVENT_MOUNT, (0,), (b"/dev/sda1", b"/mnt", b"ext4")), CLOCK
+        syscall_record(records.EVENT_MOUNT, (0,), (b"/dev/sda1", b"/mnt", b"ext4")), CLOCK
     )
     assert mount.syscall is not None
     assert mount.syscall.args == {
@@ -444,13 +346,13 @@ def test_mount_and_module_load() -> None:
         "flags": 0,
     }
     module = decode_record(
-        syscall_record(decode.EVENT_MODULE_LOAD, (0, 3, 0), (b"debug=1",)), CLOCK
+        syscall_record(records.EVENT_MODULE_LOAD, (0, 3, 0), (b"debug=1",)), CLOCK
     )
     assert module.syscall is not None and module.syscall.name == "finit_module"
 
 
 def test_syscall_record_missing_its_strings_is_malformed() -> None:
-    record = syscall_record(decode.EVENT_RENAME, (), (b"/etc/a", b"/etc/b"))
+    record = syscall_record(records.EVENT_RENAME, (), (b"/etc/a", b"/etc/b"))
     with pytest.raises(MalformedRecord, match="misses its strings"):
         decode_record(record[:-1], CLOCK)
     with pytest.raises(MalformedRecord, match="syscall record of 100 bytes"):
@@ -464,15 +366,15 @@ def test_syscall_string_lengths_past_their_bounds_are_malformed(
     lengths: tuple[int, int, int],
 ) -> None:
     body = struct.pack("=q4QIHHH6x", 0, 0, 0, 0, 0, 0, *lengths)
-    record = header(decode.EVENT_OPEN) + body + b"x" * 1024
+    record = header(records.EVENT_OPEN) + body + b"x" * 1024
     with pytest.raises(MalformedRecord, match="out of bounds"):
         decode_record(record, CLOCK)
 
 
 def test_mount_strings_follow_each_other_when_some_are_empty() -> None:
     # mount(NULL, "/mnt", NULL): str0 and str2 empty, str1 starts right after the fixed part
-    record = syscall_record(decode.EVENT_MOUNT, (7,), (b"", b"/mnt", b""))
-    assert len(record) == decode.SYSCALL_DATA + 4
+    record = syscall_record(records.EVENT_MOUNT, (7,), (b"", b"/mnt", b""))
+    assert len(record) == records.SYSCALL_DATA + 4
     event = decode_record(record, CLOCK)
     assert event.syscall is not None
     assert event.syscall.args == {"source": "", "target": "/mnt", "fstype": "", "flags": 7}
@@ -481,7 +383,7 @@ def test_mount_strings_follow_each_other_when_some_are_empty() -> None:
 def test_dns_address_follows_the_payload() -> None:
     payload = dns_payload("vigil.example", 1)
     record = syscall_record(
-        decode.EVENT_DNS,
+        records.EVENT_DNS,
         (53, socket.AF_INET6),
         (payload, b"", socket.inet_pton(socket.AF_INET6, "fd00::1")),
     )

@@ -1,16 +1,14 @@
 """The eBPF sensor on the real kernel, watching a real runc container.
 
-Everything here is end-to-end (root, clang, bpftool, runc), except the few tests at the end
-that check the sensor's bookkeeping without a kernel.
+Everything here is end-to-end (root, clang, bpftool, runc): loading, attaching, closing and
+its error reports. The sensor's bookkeeping without a kernel is in test_sensor_ebpf_counts.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.server
 import os
-import re
 import shutil
 import signal
 import socket
@@ -21,37 +19,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
-from tests.test_sensor_decode import syscall_record
-from vigil.errors import ConfigError, PrivilegeError, SensorError
-from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
+from tests.sensor_e2e import PROGRAMS, actions_container, bpf_fds, collect, e2e, program_loaded
+from vigil.errors import PrivilegeError, SensorError
+from vigil.lab import RuncContainer
 from vigil.models import Event, EventType
-from vigil.sensor import SensorStats, decode
+from vigil.sensor import SensorStats
 from vigil.sensor.build import BuiltObject
-from vigil.sensor.decode import EVENT_EXEC, EXEC_DATA
 from vigil.sensor.ebpf import SENSOR_NAME, EbpfSensor
 from vigil.sensor.mounts import mounted
 
-MISSING = [tool for tool in ("clang", "bpftool", "runc") if shutil.which(tool) is None]
-E2E_MARKS = (
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the eBPF sensor needs root"),
-    pytest.mark.skipif(bool(MISSING), reason=f"missing tools: {', '.join(MISSING)}"),
-    pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
-)
-#: every program of vigil.bpf.c this kernel has tracepoints for (no module loading here)
-PROGRAMS = set(
-    re.findall(
-        r'SEC\("[^"]+"\)\s*int (?:BPF_PROG\()?(\w+)',
-        (Path(__file__).parent.parent / "src/vigil/sensor/bpf/vigil.bpf.c").read_text(),
-    )
-) - {"vigil_init_module", "vigil_finit_module"}
 
-
-# -- fixtures ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bpf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One compile for the whole module."""
@@ -60,14 +40,7 @@ def bpf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[RuncContainer]:
-    if not runc_available():
-        pytest.skip("runc is not installed")
-    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
-    name = f"vigil-sensor-{uuid.uuid4().hex[:8]}"
-    with RuncContainer(
-        name, rootfs, tmp_path / "bundle", ["/bin/sleep", "60"], host_network=True
-    ) as running:
-        assert running.wait_for_status("running")
+    with actions_container(tmp_path, prepare=False) as running:
         yield running
 
 
@@ -116,55 +89,6 @@ def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-# -- helpers -------------------------------------------------------------------------------------
-async def collect(
-    sensor: EbpfSensor, done: Callable[[list[Event]], bool], timeout: float = 5.0
-) -> list[Event]:
-    """Events from the sensor until ``done(events)`` holds or ``timeout`` passes."""
-    seen: list[Event] = []
-
-    async def read() -> None:
-        async for event in sensor.events():
-            seen.append(event)
-            if done(seen):
-                return
-
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(read(), timeout)
-    return seen
-
-
-def bpf_fds() -> list[str]:
-    """This process's BPF program/map/link fds, by their anon-inode kind."""
-    kinds = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("anon_inode:bpf"):
-            kinds.append(target)
-    return kinds
-
-
-def program_loaded(prog_id: int) -> bool:
-    probe = subprocess.run(
-        ["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, check=False
-    )
-    return probe.returncode == 0
-
-
-# -- end to end ----------------------------------------------------------------------------------
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def e2e(test: F) -> F:
-    """Marked e2e, and skipped with the reason when this machine cannot run the real sensor."""
-    for mark in E2E_MARKS:
-        test = mark(test)
-    return test
 
 
 @e2e
@@ -412,85 +336,6 @@ def test_a_full_queue_stops_reading_instead_of_dropping(bpf_cache: Path) -> None
     assert stats.received >= stats.lost_user + 2
 
 
-# -- bookkeeping without a kernel ----------------------------------------------------------------
-def test_malformed_records_are_counted_and_skipped(tmp_path: Path) -> None:
-    sensor = EbpfSensor(cache_dir=tmp_path)
-    sensor._on_record(b"\x01\x00")
-    sensor._on_record(EVENT_EXEC.to_bytes(4, sys.byteorder) + b"\0" * (EXEC_DATA - 4 - 1))
-    stats = sensor.stats()
-    assert stats.malformed == 2
-    assert stats.received == 2
-
-
-def test_records_wait_raw_and_are_decoded_when_taken(tmp_path: Path) -> None:
-    good = syscall_record(decode.EVENT_OPEN, (0,), (b"/etc/shadow",))
-    cut = syscall_record(decode.EVENT_RENAME, (), (b"/etc/a", b"/etc/b"))[:-1]
-
-    async def run() -> tuple[list[Event], SensorStats, SensorStats]:
-        sensor = EbpfSensor(cache_dir=tmp_path, queue_size=4)
-        queue: asyncio.Queue[bytes | Event | None] = asyncio.Queue(maxsize=5)
-        sensor._queue = queue
-        for record in (good, cut, good):
-            assert sensor._on_record(record) == 0
-        waiting = sensor.stats()  # nothing decoded yet: the cut record is not known bad yet
-        queue.put_nowait(None)
-        events = [event async for event in sensor.events()]
-        return events, waiting, sensor.stats()
-
-    events, waiting, done = asyncio.run(run())
-    assert (waiting.received, waiting.malformed) == (3, 0)
-    assert [(e.type, e.file.path if e.file else "") for e in events] == [
-        (EventType.OPEN, "/etc/shadow"),
-        (EventType.OPEN, "/etc/shadow"),
-    ]
-    assert (done.received, done.malformed, done.lost_user) == (3, 1, 0)
-
-
-def test_records_without_room_are_lost_per_cgroup_or_malformed(tmp_path: Path) -> None:
-    sensor = EbpfSensor(cache_dir=tmp_path)  # not started: no queue, every record is lost
-    sensor._on_record(syscall_record(decode.EVENT_OPEN, (0,), (b"/etc/shadow",)))
-    sensor._on_record(b"\x09\x00")
-    stats = sensor.stats()
-    assert (stats.received, stats.lost_user, stats.malformed) == (2, 1, 1)
-    assert stats.lost_by_cgroup == {98765: 1}
-
-
-def test_events_before_start_is_an_error(tmp_path: Path) -> None:
-    async def first() -> None:
-        async for _ in EbpfSensor(cache_dir=tmp_path).events():
-            pass
-
-    with pytest.raises(SensorError, match="not started"):
-        asyncio.run(first())
-
-
-@pytest.mark.parametrize("size", [0, 1000, 4097, 3 << 20])
-def test_ring_buffer_size_must_be_a_power_of_two_pages(tmp_path: Path, size: int) -> None:
-    with pytest.raises(ConfigError, match="power of two"):
-        EbpfSensor(cache_dir=tmp_path, ringbuf_bytes=size)
-
-
-def test_non_root_gets_a_privilege_error(tmp_path: Path) -> None:
-    started = EbpfSensor(cache_dir=tmp_path)
-
-    async def enter() -> None:
-        async with started:
-            pass
-
-    was_root = os.geteuid() == 0
-    if was_root:
-        os.seteuid(65534)  # the real uid stays 0, so the finally clause can switch back
-    try:
-        with pytest.raises(PrivilegeError) as caught:
-            asyncio.run(enter())
-    finally:
-        if was_root:
-            os.seteuid(0)
-    assert str(caught.value).startswith("the eBPF sensor needs root")
-    assert "CAP_BPF" in str(caught.value)
-    assert "\n" not in str(caught.value)
-
-
 def _refused_object(tmp_path: Path) -> BuiltObject:
     """vigil's BPF object built with one program the verifier must refuse."""
     from vigil.sensor.build import SOURCE_DIR, build_object
@@ -514,7 +359,7 @@ def test_a_verifier_rejection_is_explained(tmp_path: Path) -> None:
         with pytest.raises(SensorError) as caught:
             libbpf.load_object(obj)
     finally:
-        libbpf.lib().bpf_object__close(obj)
+        libbpf.close_object(obj)
     message = str(caught.value)
     assert message.startswith("load BPF object failed")
     assert "invalid access to" in message  # the verifier's own reason, quoted

@@ -7,7 +7,6 @@ place and a full ring happen on purpose. Both readers (the mapping and libbpf's)
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import select
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from vigil.sensor import libbpf as bpf
+from vigil.sensor.bpf_object import BpfObject
 from vigil.sensor.build import build_object
 from vigil.sensor.mounts import ensure_kernel_filesystems, unmount
 from vigil.sensor.ringbuf import (
@@ -66,12 +66,9 @@ class Probe:
         return self._count(0), self._count(1)
 
     def _count(self, key: int) -> int:
-        value = ctypes.c_uint64()
-        rc = bpf.lib().bpf_map_lookup_elem(
-            self.counts_fd, ctypes.byref(ctypes.c_uint32(key)), ctypes.byref(value)
-        )
-        assert rc == 0
-        return value.value
+        value = bpf.map_lookup(self.counts_fd, struct.pack("=I", key), 8)
+        assert value is not None
+        return int(struct.unpack("=Q", value)[0])
 
 
 @pytest.fixture(scope="module")
@@ -84,22 +81,18 @@ def probe_object(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def probe(probe_object: Path) -> Iterator[Probe]:
     """A freshly loaded probe (empty ring, zero counts) attached for this test only."""
     mounted = ensure_kernel_filesystems()
-    obj = bpf.open_object(probe_object)
-    link = None
+    obj = BpfObject(probe_object)
     try:
-        bpf.load_object(obj)
-        ((name, prog),) = list(bpf.programs(obj))
-        link = bpf.attach_program(prog, name)
-        lib = bpf.lib()
+        obj.load()
+        obj.attach()
+        assert len(obj.attached()) == 1
         yield Probe(
-            ring_fd=lib.bpf_map__fd(bpf.find_map(obj, "probe_ring")),
-            payload_fd=lib.bpf_map__fd(bpf.find_map(obj, "probe_payload")),
-            counts_fd=lib.bpf_map__fd(bpf.find_map(obj, "probe_counts")),
+            ring_fd=obj.map_fd("probe_ring"),
+            payload_fd=obj.map_fd("probe_payload"),
+            counts_fd=obj.map_fd("probe_counts"),
         )
     finally:
-        if link is not None:
-            bpf.lib().bpf_link__destroy(link)
-        bpf.lib().bpf_object__close(obj)
+        obj.close()
         unmount(mounted)
 
 

@@ -22,6 +22,7 @@ from typing import Self
 
 from vigil.errors import RuntimeActionError, SensorError
 from vigil.sensor import libbpf as bpf
+from vigil.sensor.bpf_object import BpfObject
 from vigil.sensor.build import DEFAULT_BTF, build_object
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 SOURCE_DIR = Path(__file__).parent / "bpf"
 SOURCES = ("enforce.bpf.c",)
 PATH_MAX = 256
-_BPF_ANY = 0
+MAPS = ("denied_exes", "allowed_exes", "allowlist_cgroups", "enforce_stats")
+PRESENT = bytes(ctypes.c_uint8(1))
 
 
 class ExeKey(ctypes.Structure):
@@ -43,34 +45,20 @@ def exe_key(cgroup_id: int, path: str) -> ExeKey:
     return ExeKey(cgroup_id, raw)
 
 
-def _declare_map_calls() -> ctypes.CDLL:
-    handle = bpf.lib()
-    for name, argtypes in (
-        ("bpf_map_update_elem", [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]),
-        ("bpf_map_delete_elem", [ctypes.c_int, ctypes.c_void_p]),
-    ):
-        func = getattr(handle, name)
-        func.restype = ctypes.c_int
-        func.argtypes = argtypes
-    return handle
-
-
 class Enforcer:
     """Loads the block program on enter, detaches it on exit (nothing stays in the kernel)."""
 
     def __init__(self, cache_dir: Path, *, btf_path: Path = DEFAULT_BTF) -> None:
         self.cache_dir = cache_dir
         self.btf_path = btf_path
-        self._object: int | None = None
-        self._links: list[int] = []
-        self._maps: dict[str, int] = {}
+        self._object: BpfObject | None = None
         self._lock = threading.Lock()
         self.denied: set[tuple[int, str]] = set()
         self.allowlisted: dict[int, set[str]] = {}
 
     @property
     def active(self) -> bool:
-        return bool(self._links)
+        return self._object is not None and bool(self._object.attached())
 
     def start(self) -> None:
         if os.geteuid() != 0:
@@ -79,25 +67,20 @@ class Enforcer:
             self.cache_dir, btf_path=self.btf_path, source_dir=SOURCE_DIR, sources=SOURCES
         )
         try:
-            self._object = bpf.open_object(built.path)
-            bpf.load_object(self._object)
-            for name in ("denied_exes", "allowed_exes", "allowlist_cgroups", "enforce_stats"):
-                self._maps[name] = bpf.lib().bpf_map__fd(bpf.find_map(self._object, name))
-            for name, prog in bpf.programs(self._object):
-                self._links.append(bpf.attach_program(prog, name))
+            self._object = BpfObject(built.path)
+            self._object.load()
+            for name in MAPS:
+                self._object.map_fd(name)
+            self._object.attach()
         except SensorError:
             self.close()
             raise
         log.info("in-kernel exec block attached")
 
     def close(self) -> None:
-        for link in self._links:
-            bpf.lib().bpf_link__destroy(link)
-        self._links.clear()
         if self._object is not None:
-            bpf.lib().bpf_object__close(self._object)
+            self._object.close()
             self._object = None
-        self._maps.clear()
 
     def __enter__(self) -> Self:
         self.start()
@@ -113,31 +96,22 @@ class Enforcer:
 
     # -- maps ----------------------------------------------------------------------------------
     def _update(self, map_name: str, key: ctypes.Structure | ctypes.c_uint64) -> None:
-        fd = self._map(map_name)
-        one = ctypes.c_uint8(1)
-        rc = _declare_map_calls().bpf_map_update_elem(
-            fd, ctypes.byref(key), ctypes.byref(one), _BPF_ANY
-        )
-        if rc < 0:
-            raise RuntimeActionError(f"cannot write {map_name}: {os.strerror(-rc)}")
+        err = bpf.map_write(self._map(map_name), bytes(key), PRESENT)
+        if err:
+            raise RuntimeActionError(f"cannot write {map_name}: {os.strerror(err)}")
 
     def _delete(self, map_name: str, key: ctypes.Structure | ctypes.c_uint64) -> None:
-        _declare_map_calls().bpf_map_delete_elem(self._map(map_name), ctypes.byref(key))
+        bpf.map_delete(self._map(map_name), bytes(key))
 
     def _map(self, name: str) -> int:
-        if name not in self._maps:
+        if self._object is None or not self._object.loaded or name not in MAPS:
             raise RuntimeActionError("the in-kernel block is not loaded")
-        return self._maps[name]
+        return self._object.map_fd(name)
 
     def deny(self, cgroup_id: int, exe: str) -> None:
         with self._lock:
             self._update("denied_exes", exe_key(cgroup_id, exe))
             self.denied.add((cgroup_id, exe))
-
-    def undeny(self, cgroup_id: int, exe: str) -> None:
-        with self._lock:
-            self._delete("denied_exes", exe_key(cgroup_id, exe))
-            self.denied.discard((cgroup_id, exe))
 
     def allow_only(self, cgroup_id: int, exes: Iterable[str]) -> int:
         """Enforce an allow-list on the cgroup; returns how many executables it allows."""

@@ -35,9 +35,10 @@ from vigil.models import (
     NetworkInfo,
     ProcessInfo,
     Workload,
+    parse_rfc3339,
 )
 from vigil.sensor import SensorStats
-from vigil.sensor.decode import safe_text
+from vigil.sensor.text import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,11 @@ def _time(value: Any) -> datetime:
     text = str(value or "")
     if not text:
         return datetime.now(UTC)
-    text = text.replace("Z", "+00:00")
     head, dot, rest = text.partition(".")
     if dot:  # Python takes at most 6 fractional digits; Falco writes 9
         digits = "".join(ch for ch in rest if ch.isdigit())
         text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    parsed = datetime.fromisoformat(text)
+    parsed = parse_rfc3339(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -14,9 +14,10 @@ signal that the file was dropped or modified at run time.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from vigil.caches import BoundedCache
 
 OVERLAYFS_MAGIC = 0x794C7630
 
@@ -55,13 +56,14 @@ class WritableLayers:
         self.proc_root = proc_root
         self.capacity = capacity
         self.cgroup_of = cgroup_of
-        self._upper: OrderedDict[int, str | None] = OrderedDict()
+        #: cgroup → its root overlay's upper dir, or None: not an overlay
+        self._upper: BoundedCache[int, str | None] = BoundedCache(capacity)
 
     def upperdir(self, cgroup_id: int, pids: Iterable[int]) -> str | None:
         """The root overlay's upper dir of the container in ``cgroup_id``, read from the
         mountinfo of the first of ``pids`` still alive and in that cgroup."""
-        if cgroup_id in self._upper:
-            return self._upper[cgroup_id]
+        if cgroup_id in self._upper:  # None is an answer too: asked before get()
+            return self._upper.get(cgroup_id)
         for pid in pids:
             if self.cgroup_of(pid) not in (cgroup_id, 0):
                 continue  # gone, recycled, or never inside (a runtime's process on the host)
@@ -70,9 +72,7 @@ class WritableLayers:
             except OSError:
                 continue
             upper = root_upperdir(text)
-            self._upper[cgroup_id] = upper
-            if len(self._upper) > self.capacity:
-                self._upper.popitem(last=False)
+            self._upper.put(cgroup_id, upper)
             return upper
         return None  # every process gone: do not cache, the next exec may tell
 

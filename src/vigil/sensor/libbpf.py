@@ -214,8 +214,32 @@ def programs(obj: int) -> Iterator[tuple[str, int]]:
         prog = lib().bpf_object__next_program(obj, prog)
 
 
+def close_object(obj: int) -> None:
+    """Free the object: its maps and programs go once nothing else holds them."""
+    lib().bpf_object__close(obj)
+
+
+def set_max_entries(obj: int, map_name: str, entries: int, step: str) -> None:
+    """Size a map before the object is loaded."""
+    check_rc(lib().bpf_map__set_max_entries(find_map(obj, map_name), entries), step)
+
+
+def object_map_fd(obj: int, name: str) -> int:
+    """The fd of a loaded object's map ``name``."""
+    return check_rc(lib().bpf_map__fd(find_map(obj, name)), f"fd of map {name}")
+
+
+def program_fd(prog: int) -> int:
+    return int(lib().bpf_program__fd(prog))
+
+
 def attach_program(prog: int, name: str) -> int:
     return check_ptr(lib().bpf_program__attach(prog), f"attach program {name}")
+
+
+def destroy_link(link: int) -> bool:
+    """Detach a program; False when the kernel refused."""
+    return bool(lib().bpf_link__destroy(link) >= 0)
 
 
 def percpu_u64_sum(map_fd: int, key: int) -> int:
@@ -252,11 +276,25 @@ def make_sample_callback(handler: SampleHandler) -> object:
 BPF_ANY = 0
 
 
-def map_update(map_fd: int, key: bytes, value: bytes, step: str) -> None:
-    """Write one entry of a (non per-CPU) map."""
+def map_write(map_fd: int, key: bytes, value: bytes) -> int:
+    """Write one entry of a (non per-CPU) map: 0, or the errno of the failure."""
     rc = lib().bpf_map_update_elem(map_fd, key, value, BPF_ANY)
-    if rc < 0:
-        raise failure(step, ctypes.get_errno() or -rc)
+    return 0 if rc >= 0 else ctypes.get_errno() or -rc
+
+
+def map_update(map_fd: int, key: bytes, value: bytes, step: str) -> None:
+    """Write one entry of a (non per-CPU) map; the step's error when it fails."""
+    err = map_write(map_fd, key, value)
+    if err:
+        raise failure(step, err)
+
+
+def map_lookup(map_fd: int, key: bytes, value_size: int) -> bytes | None:
+    """One entry of a (non per-CPU) map; None when it is not there."""
+    value = ctypes.create_string_buffer(value_size)
+    if lib().bpf_map_lookup_elem(map_fd, key, value) < 0:
+        return None
+    return value.raw
 
 
 def map_delete(map_fd: int, key: bytes) -> bool:
@@ -277,3 +315,26 @@ def map_items(map_fd: int, key_size: int, value_size: int, limit: int) -> list[t
             items.append((key.raw, value.raw))
         previous = ctypes.create_string_buffer(key.raw, key_size)
     return items
+
+
+# -- libbpf's ring-buffer reader (vigil.sensor.ringbuf.LibbpfRingBuffer) --------------------------
+
+
+def ring_buffer_new(map_fd: int, callback: object) -> int:
+    """A reader calling ``callback`` (from :func:`make_sample_callback`) with each record."""
+    return check_ptr(
+        lib().ring_buffer__new(map_fd, callback, None, None), "create ring buffer reader"
+    )
+
+
+def ring_buffer_epoll_fd(ring: int) -> int:
+    return check_rc(lib().ring_buffer__epoll_fd(ring), "ring buffer epoll fd")
+
+
+def ring_buffer_consume(ring: int) -> int:
+    """Records handed to the callback, or a negative errno (or the callback's negative value)."""
+    return int(lib().ring_buffer__consume(ring))
+
+
+def ring_buffer_free(ring: int) -> None:
+    lib().ring_buffer__free(ring)

@@ -160,26 +160,23 @@ class LibbpfRingBuffer:
 
     def __init__(self, map_fd: int, handler: RecordHandler) -> None:
         self._callback = bpf.make_sample_callback(handler)  # must outlive the ring buffer
-        self._ring: int | None = bpf.check_ptr(
-            bpf.lib().ring_buffer__new(map_fd, self._callback, None, None),
-            "create ring buffer reader",
-        )
+        self._ring: int | None = bpf.ring_buffer_new(map_fd, self._callback)
 
     def fileno(self) -> int:
         assert self._ring is not None
-        return bpf.check_rc(bpf.lib().ring_buffer__epoll_fd(self._ring), "ring buffer epoll fd")
+        return bpf.ring_buffer_epoll_fd(self._ring)
 
     def consume(self) -> int:
         if self._ring is None:
             return 0
-        return int(bpf.lib().ring_buffer__consume(self._ring))
+        return bpf.ring_buffer_consume(self._ring)
 
     def pending(self) -> bool:
         return False  # libbpf 1.1 does not tell; its records are written in one helper call
 
     def close(self) -> None:
         if self._ring is not None:
-            bpf.lib().ring_buffer__free(self._ring)
+            bpf.ring_buffer_free(self._ring)
             self._ring = None
 
 
