@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import getpass
-import json
 from typing import Annotated
 
 import typer
 
-from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
-from vigil.errors import VigilError
+from vigil.cli.common import (
+    DEFAULT_API,
+    ApiOption,
+    JsonOption,
+    TokenOption,
+    ask,
+    out,
+    print_json,
+)
 
 actions_app = typer.Typer(
     help="Actions waiting for approval: list, approve, deny.", no_args_is_help=True
@@ -32,17 +38,14 @@ def actions_list(
         str | None,
         typer.Option(help="pending, approved, done, failed, denied or expired [default: all]"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
     """List held actions, newest first."""
-    try:
-        actions = client(api, token).actions(state)
-    except VigilError as exc:
-        raise fail(exc) from None
+    actions = ask(api, token, lambda c: c.actions(state))
     if as_json:
-        typer.echo(json.dumps(actions, indent=2))
+        print_json(actions)
         return
     from rich.table import Table
 
@@ -63,10 +66,9 @@ def actions_list(
 def _decide(
     verdict: str, action_id: str, actor: str | None, reason: str, api: str, token: str | None
 ) -> None:
-    try:
-        action = client(api, token).decide(action_id, verdict, actor=_actor(actor), reason=reason)
-    except VigilError as exc:
-        raise fail(exc) from None
+    action = ask(
+        api, token, lambda c: c.decide(action_id, verdict, actor=_actor(actor), reason=reason)
+    )
     out().print(f"action {action['id']}: {action['state']}", highlight=False)
     for result in action.get("results", []):
         latency = result.get("latency_ms")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -37,6 +39,7 @@ def out() -> Console:
 ApiOption = Annotated[
     str, typer.Option("--api", envvar="VIGIL_API", help="URL of the running agent's API.")
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TokenOption = Annotated[
     str | None,
     typer.Option(
@@ -58,4 +61,30 @@ def client(api: str, token: str | None) -> AgentClient:
     return AgentClient(api, token=token)
 
 
-__all__ = ["DEFAULT_API", "ApiOption", "TokenOption", "client", "err", "fail", "out"]
+T = TypeVar("T")
+
+
+def ask(api: str, token: str | None, question: Callable[[AgentClient], T]) -> T:
+    """One call to the agent's API; a failure ends the command with its one-line reason."""
+    try:
+        return question(client(api, token))
+    except VigilError as exc:
+        raise fail(exc) from None
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2))
+
+
+__all__ = [
+    "DEFAULT_API",
+    "ApiOption",
+    "JsonOption",
+    "TokenOption",
+    "ask",
+    "client",
+    "err",
+    "fail",
+    "out",
+    "print_json",
+]

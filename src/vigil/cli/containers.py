@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
-from vigil.errors import VigilError
+from vigil.cli.common import (
+    DEFAULT_API,
+    ApiOption,
+    JsonOption,
+    TokenOption,
+    ask,
+    out,
+    print_json,
+)
 
 containers_app = typer.Typer(
     help="Containers the running agent knows, with their workload and how each was identified.",
@@ -31,18 +37,15 @@ def _kube_line(kube: dict[str, Any]) -> str:
 
 @containers_app.callback()
 def containers_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
     """List the containers the agent sees: id, runtime, image, workload, and how each identity
     was found (cgroup path layout, runtime state root, engine metadata, workload source)."""
-    try:
-        answer = client(api, token).containers()
-    except VigilError as exc:
-        raise fail(exc) from None
+    answer = ask(api, token, lambda c: c.containers())
     if as_json:
-        typer.echo(json.dumps(answer, indent=2))
+        print_json(answer)
         return
     records = answer.get("containers", [])
     from rich.table import Table

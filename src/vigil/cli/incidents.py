@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import getpass
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
+from vigil.cli.common import (
+    DEFAULT_API,
+    ApiOption,
+    JsonOption,
+    TokenOption,
+    ask,
+    client,
+    fail,
+    out,
+    print_json,
+)
 from vigil.errors import ConfigError, VigilError, truncate
 
 if TYPE_CHECKING:
@@ -44,18 +53,15 @@ def incidents_list(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Closed incidents too.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
     """List incidents, most recent activity first (open and acknowledged unless --all/--state)."""
     states = state or ([] if all_ else ["open", "acknowledged"])
-    try:
-        found = client(api, token).incidents(states=states, limit=limit)
-    except VigilError as exc:
-        raise fail(exc) from None
+    found = ask(api, token, lambda c: c.incidents(states=states, limit=limit))
     if as_json:
-        typer.echo(json.dumps(found, indent=2))
+        print_json(found)
         return
     if not found:
         out().print("No incidents." if all_ or state else "No open incidents.")
@@ -86,17 +92,14 @@ def _tree(parent: Tree, nodes: list[dict[str, Any]]) -> None:
 @incidents_app.command("show")
 def incidents_show(
     incident_id: Annotated[str, typer.Argument(help="Incident id (from `vigil incidents list`).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
     """Show one incident: workload, containers, process tree, timeline."""
-    try:
-        i = client(api, token).incident(incident_id)
-    except VigilError as exc:
-        raise fail(exc) from None
+    i = ask(api, token, lambda c: c.incident(incident_id))
     if as_json:
-        typer.echo(json.dumps(i, indent=2))
+        print_json(i)
         return
     out().print(f"[bold]incident {i['id']}[/]  {i['severity']}  {i['state']}")
     out().print(_shown(i["title"], 200))
@@ -138,10 +141,7 @@ def incidents_ack(
     token: TokenOption = None,
 ) -> None:
     """Acknowledge an open incident: someone is on it."""
-    try:
-        i = client(api, token).acknowledge(incident_id, actor=_actor(), note=note)
-    except VigilError as exc:
-        raise fail(exc) from None
+    i = ask(api, token, lambda c: c.acknowledge(incident_id, actor=_actor(), note=note))
     out().print(f"incident {i['id']} is {i['state']}", highlight=False)
 
 

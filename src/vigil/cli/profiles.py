@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from vigil.cli.common import DEFAULT_API, ApiOption, TokenOption, client, fail, out
+from vigil.cli.common import (
+    DEFAULT_API,
+    ApiOption,
+    JsonOption,
+    TokenOption,
+    ask,
+    client,
+    fail,
+    out,
+    print_json,
+)
 from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, dump_profile, load_profile
 from vigil.errors import ConfigError, VigilError, truncate
 
@@ -47,17 +56,14 @@ def _size(profile: dict[str, Any]) -> str:
 
 @profiles_app.command("list")
 def profiles_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
     """List every workload profile: version, state, size against its cap, learning progress."""
-    try:
-        profiles = client(api, token).profiles()
-    except VigilError as exc:
-        raise fail(exc) from None
+    profiles = ask(api, token, lambda c: c.profiles())
     if as_json:
-        typer.echo(json.dumps(profiles, indent=2))
+        print_json(profiles)
         return
     from rich.table import Table
 
@@ -136,10 +142,7 @@ def profiles_export(
     token: TokenOption = None,
 ) -> None:
     """Print one profile as YAML, to review, keep in git, edit and import."""
-    try:
-        profile = client(api, token).export_profile(workload)
-    except VigilError as exc:
-        raise fail(exc) from None
+    profile = ask(api, token, lambda c: c.export_profile(workload))
     typer.echo(dump_profile(profile), nl=False)
 
 
@@ -188,17 +191,14 @@ def profiles_diff(
             show_default=False,
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
     """What one profile has that another lacks: two versions, or two workloads."""
-    try:
-        result = client(api, token).diff_profiles(old, new)
-    except VigilError as exc:
-        raise fail(exc) from None
+    result = ask(api, token, lambda c: c.diff_profiles(old, new))
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        print_json(result)
         return
     lines = [f"--- {result['old']}", f"+++ {result['new']}"]
     for key, change in result["attributes"].items():
@@ -219,10 +219,7 @@ def profiles_versions(
     token: TokenOption = None,
 ) -> None:
     """The versions kept for one workload (a new image, a relearn or an import adds one)."""
-    try:
-        result = client(api, token).profile_versions(workload)
-    except VigilError as exc:
-        raise fail(exc) from None
+    result = ask(api, token, lambda c: c.profile_versions(workload))
     from rich.table import Table
 
     table = Table("VER", "STATE", "IMAGE", "UPDATED", title=result["key"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Protocol, Self
 
 from vigil.models import Event
@@ -46,12 +45,7 @@ class Sensor(Protocol):
 
     async def __aenter__(self) -> Self: ...
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    async def __aexit__(self, *exc_info: object) -> None: ...
 
     def events(self) -> AsyncIterator[Event]:
         """Yield events until the sensor is closed (or, for a recording, until it ends)."""

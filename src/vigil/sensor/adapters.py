@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from vigil.errors import SensorError, truncate
@@ -294,12 +293,7 @@ class JsonStreamSensor:
             raise SensorError(f"{self.name} event file {self.path} not found")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     async def events(self) -> AsyncIterator[Event]:

@@ -20,7 +20,6 @@ import os
 import struct
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from vigil.errors import ConfigError, PrivilegeError, SensorError
@@ -145,12 +144,7 @@ class EbpfSensor:
             )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._teardown()
 
     def events(self) -> AsyncIterator[Event]:

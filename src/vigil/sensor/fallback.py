@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from types import TracebackType
 from typing import Self
 
 from vigil.errors import SensorError, VigilError
@@ -40,13 +39,8 @@ class FallbackSensor:
             log.warning("falling back to %s: %s", self.active.name, BLIND_SPOTS)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.active.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.active.__aexit__(*exc_info)
 
     def events(self) -> AsyncIterator[Event]:
         return self.active.events()

@@ -17,7 +17,6 @@ import struct
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from vigil.errors import PrivilegeError, SensorError
@@ -107,12 +106,7 @@ class ProcConnectorSensor:
         self._loop.add_reader(sock.fileno(), self._drain)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._socket is not None and self._loop is not None:
             self._loop.remove_reader(self._socket.fileno())
             with contextlib.suppress(OSError):
