@@ -225,6 +225,7 @@ def build_responder(
         kit=kit,
         audit=AuditLog.in_data_dir(options.data_dir),
         approvals=ApprovalBook(store.pending_actions, writer=writer),
+        writer=writer,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any, Self
 from vigil.errors import RuntimeActionError, VigilError, truncate
 from vigil.models import ActionResult, Alert, Severity, event_from_json, parse_rfc3339
 from vigil.respond.actions import Action, ActionKit, ContainerLookup, ContainerTarget
-from vigil.respond.approvals import ApprovalBook, PendingAction
+from vigil.respond.approvals import ApprovalBook, PendingAction, QueuedWrites
 from vigil.respond.audit import AuditLog
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.metrics import ResponseMetrics
@@ -106,6 +106,7 @@ class Responder:
         approvals: ApprovalBook | None = None,
         guardrails: Guardrails | None = None,
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        writer: QueuedWrites | None = None,
     ) -> None:
         self.playbooks = list(playbooks)
         self.containers = containers
@@ -120,6 +121,8 @@ class Responder:
             else ActionKit.standalone()
         )
         self.audit = audit
+        #: audit lines are appended here, in order with the store's writes, off the event loop
+        self._writer = writer
         self.approvals = approvals
         self.guardrails = guardrails or Guardrails(self.config)
         self.metrics = ResponseMetrics()
@@ -154,7 +157,7 @@ class Responder:
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_S)
             with contextlib.suppress(Exception):
-                self.expire()
+                await asyncio.to_thread(self.expire)  # reads the store: off the event loop
 
     def expire(self) -> list[PendingAction]:
         expired = self.approvals.expire() if self.approvals is not None else []
@@ -259,7 +262,8 @@ class Responder:
 
     async def approve(self, action_id: str, *, actor: str, reason: str = "") -> PendingAction:
         """Run a held ladder now, as ``actor`` decided; returns it with its results."""
-        action = self._pending(action_id)  # raises when approvals are off
+        # raises when approvals are off; reads the store, so off the event loop
+        action = await asyncio.to_thread(self._pending, action_id)
         book = self.approvals
         assert book is not None
         action.state, action.decided_by, action.reason = "approved", actor, reason
@@ -410,12 +414,20 @@ class Responder:
         return result
 
     def _audit(self, **entry: Any) -> None:
-        if self.audit is None:
+        audit = self.audit
+        if audit is None:
             return
-        try:
-            self.audit.record(**entry)
-        except OSError as exc:  # the action happened; losing its audit line is logged loudly
-            log.error("could not write the audit log: %s", truncate(exc, 160))
+
+        def append() -> None:
+            try:
+                audit.record(**entry)
+            except OSError as exc:  # the action happened; losing its audit line is logged loudly
+                log.error("could not write the audit log: %s", truncate(exc, 160))
+
+        if self._writer is None:
+            append()
+        else:
+            self._writer.submit(f"audit entry {entry.get('event', '')}", append)
 
     def _latency_ms(self, alert: Alert) -> float | None:
         # Kernel timestamps are CLOCK_MONOTONIC, like time.monotonic_ns(): comparable directly.

@@ -24,12 +24,13 @@ def _log(agent: AgentDep) -> AuditLog:
 async def audit_entries(
     agent: AgentDep, limit: int = Query(default=100, ge=1, le=10000)
 ) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(_log(agent).entries, limit)
+    return await agent.read(_log(agent).entries, limit)  # after the queued appends
 
 
 @router.get("/audit/verify")
 async def audit_verify(agent: AgentDep) -> dict[str, Any]:
     log = _log(agent)
+    await agent.read(lambda: None)  # the queued appends first
     if not log.path.exists():
         return {"ok": True, "entries": 0, "broken": None}
     result = await asyncio.to_thread(verify, log.path)
