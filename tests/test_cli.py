@@ -54,7 +54,7 @@ def test_invalid_config_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     config.write_text("api:\n  listen: 127.0.0.1:7070\nplaybooks:\n  - mode: auto\n")
     result = vigil("run", "--config", str(config), "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 2
-    assert f"{config}:4: playbooks[0]: mode 'auto' needs at least one action" in result.stderr
+    assert f"{config}:4:5: playbooks[0]: mode 'auto' needs at least one action" in result.stderr
     assert "Traceback" not in result.stderr
 
 

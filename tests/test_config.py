@@ -39,15 +39,16 @@ def test_every_error_is_reported_with_its_line() -> None:
         parse_config(text, "agent.yaml")
     lines = str(caught.value).splitlines()
     assert lines == [
-        "agent.yaml:1: api.listen must be HOST:PORT, not 'nowhere'",
-        "agent.yaml:2: unknown key 'bogus' "
+        "agent.yaml:1:15: api.listen must be HOST:PORT, not 'nowhere'",
+        "agent.yaml:2:1: unknown key 'bogus' "
         "(known: api, profiles, outputs, playbooks, response, sensor, kubernetes, rules, store, "
         "incidents)",
-        "agent.yaml:4: playbooks[0].match.severity: 'extreme' is not one of "
+        "agent.yaml:4:24: playbooks[0].match.severity: 'extreme' is not one of "
         "critical, high, medium, low, info",
-        "agent.yaml:5: playbooks[0].mode must be one of alert, approve, auto",
-        f"agent.yaml:6: playbooks[0]: unknown action 'explode' (known: {', '.join(KNOWN_ACTIONS)})",
-        "agent.yaml:7: profiles.learning_period must be a non-negative number, not -5",
+        "agent.yaml:5:11: playbooks[0].mode must be one of alert, approve, auto",
+        "agent.yaml:6:15: playbooks[0]: unknown action 'explode' "
+        f"(known: {', '.join(KNOWN_ACTIONS)})",
+        "agent.yaml:7:29: profiles.learning_period must be a non-negative number, not -5",
     ]
     assert caught.value.exit_code == 2
 
@@ -93,10 +94,10 @@ def test_kubernetes_errors_name_their_lines() -> None:
         )
     lines = str(caught.value).splitlines()
     assert lines == [
-        "agent.yaml:2: kubernetes.enabled must be auto, true or false, not 'sometimes'",
-        "agent.yaml:3: kubernetes.kubeconfig must be a file path",
-        "agent.yaml:4: unknown key kubernetes.'nodename' (known: enabled, kubeconfig, node_name); "
-        "did you mean 'node_name'?",
+        "agent.yaml:2:12: kubernetes.enabled must be auto, true or false, not 'sometimes'",
+        "agent.yaml:3:15: kubernetes.kubeconfig must be a file path",
+        "agent.yaml:4:3: unknown key kubernetes.'nodename' "
+        "(known: enabled, kubeconfig, node_name); did you mean 'node_name'?",
     ]
 
 
@@ -147,11 +148,11 @@ def test_profiles_section_errors_have_lines() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "agent.yaml")
     assert str(caught.value).splitlines() == [
-        "agent.yaml:2: profiles.stability_events must be a positive whole number",
-        "agent.yaml:3: profiles.max_items must be a positive whole number",
-        "agent.yaml:5: profiles.overrides[0] needs a namespace or a workload",
-        "agent.yaml:5: profiles.overrides[0].auto_lock must be true or false",
-        "agent.yaml:7: unknown key profiles.overrides[1].'colour' (known: namespace, workload, "
+        "agent.yaml:2:21: profiles.stability_events must be a positive whole number",
+        "agent.yaml:3:14: profiles.max_items must be a positive whole number",
+        "agent.yaml:5:7: profiles.overrides[0] needs a namespace or a workload",
+        "agent.yaml:5:18: profiles.overrides[0].auto_lock must be true or false",
+        "agent.yaml:7:7: unknown key profiles.overrides[1].'colour' (known: namespace, workload, "
         "auto_lock, min_learning, max_learning, stability_events, stability_seconds, max_items)",
     ]
 
@@ -163,6 +164,6 @@ def test_store_url_and_incident_window() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("store:\n  url: mysql://x\nincidents:\n  window: 0\n", "a.yaml")
     assert str(caught.value).splitlines() == [
-        "a.yaml:2: store.url must be a postgresql://user:password@host/db URL",
-        "a.yaml:4: incidents.window must be a positive number of seconds",
+        "a.yaml:2:8: store.url must be a postgresql://user:password@host/db URL",
+        "a.yaml:4:11: incidents.window must be a positive number of seconds",
     ]

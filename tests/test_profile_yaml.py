@@ -56,15 +56,16 @@ def test_every_problem_is_reported_with_its_line() -> None:
         load_profile(BAD, "web.yaml")
     lines = str(caught.value).splitlines()
     assert lines == [
-        "web.yaml:4: state must be 'learning' or 'locked'",
-        "web.yaml:7: executables: 'bin/relative' must start with an absolute path",
-        "web.yaml:8: destinations: 'tcp/999.0.0.1:443' '999.0.0.1' is not an address or a CIDR",
-        "web.yaml:8: destinations: 'nonsense' must read 'PROTOCOL/ADDRESS:PORT', "
+        "web.yaml:4:8: state must be 'learning' or 'locked'",
+        "web.yaml:7:5: executables: 'bin/relative' must start with an absolute path",
+        "web.yaml:8:34: destinations: 'tcp/999.0.0.1:443' '999.0.0.1' is not an address or a CIDR",
+        "web.yaml:8:53: destinations: 'nonsense' must read 'PROTOCOL/ADDRESS:PORT', "
         "e.g. tcp/10.0.0.7:443 or tcp/10.0.0.0/24:443",
-        "web.yaml:9: users: 'root' must be a numeric uid",
-        "web.yaml:10: listening: 'tcp/99999' must read 'PROTOCOL/PORT', e.g. tcp/8080",
-        "web.yaml:11: processes: '/bin/sh /bin/ls' must read 'PARENT -> CHILD' with absolute paths",
-        "web.yaml:12: unknown key 'colour' (known: apiVersion, kind, workload, version, image, "
+        "web.yaml:9:9: users: 'root' must be a numeric uid",
+        "web.yaml:10:13: listening: 'tcp/99999' must read 'PROTOCOL/PORT', e.g. tcp/8080",
+        "web.yaml:11:13: processes: '/bin/sh /bin/ls' must read 'PARENT -> CHILD' "
+        "with absolute paths",
+        "web.yaml:12:1: unknown key 'colour' (known: apiVersion, kind, workload, version, image, "
         "state, partial, executables, processes, arguments, users, destinations, dns, "
         "listening, file_writes, resolved)",
     ]
@@ -72,11 +73,11 @@ def test_every_problem_is_reported_with_its_line() -> None:
 
 
 def test_missing_header_and_broken_yaml() -> None:
-    with pytest.raises(ConfigError, match=r"p.yaml:1: missing apiVersion"):
+    with pytest.raises(ConfigError, match=r"p.yaml:1:1: missing apiVersion"):
         load_profile(
             "kind: Profile\nworkload: {namespace: a, kind: b, name: c, container: d}\n", "p.yaml"
         )
-    with pytest.raises(ConfigError, match=r"p.yaml:2: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"p.yaml:2:2: not valid YAML"):
         load_profile("a: [1\nb: c: d\n", "p.yaml")
 
 
@@ -88,7 +89,7 @@ def test_cli_import_refuses_a_bad_file_with_exit_2_before_calling_the_agent(tmp_
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert f"{bad}:4: state must be 'learning' or 'locked'" in result.stderr
+    assert f"{bad}:4:8: state must be 'learning' or 'locked'" in result.stderr
     assert "no vigil agent answers" not in result.stderr
     assert "Traceback" not in result.stderr
 

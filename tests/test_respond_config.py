@@ -85,16 +85,17 @@ def test_ladder_and_response_errors_name_their_lines() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "a.yaml")
     assert str(caught.value).splitlines() == [
-        f"a.yaml:4: playbooks[0]: unknown action 'nuke' (known: {', '.join(KNOWN_ACTIONS)})",
-        "a.yaml:4: playbooks[0].timeout must be more than 0 seconds",
-        "a.yaml:5: playbooks[0] needs an 'action'",
-        "a.yaml:6: unknown key playbooks[0].match.'color' (known: kind, severity, rule, "
+        f"a.yaml:4:34: playbooks[0]: unknown action 'nuke' (known: {', '.join(KNOWN_ACTIONS)})",
+        "a.yaml:4:49: playbooks[0].timeout must be more than 0 seconds",
+        "a.yaml:5:9: playbooks[0] needs an 'action'",
+        "a.yaml:6:26: unknown key playbooks[0].match.'color' (known: kind, severity, rule, "
         "namespace, tags, workload, labels)",
-        "a.yaml:6: playbooks[0].match.labels must be a mapping",
-        "a.yaml:8: response.dry_run must be true or false, not maybe",
-        "a.yaml:9: unknown key response.rate_limit.'burst' (known: per_workload, overall, window)",
-        "a.yaml:9: response.rate_limit.per_workload must be a non-negative integer, not -1",
-        "a.yaml:9: response.rate_limit.window must be more than 0 seconds",
+        "a.yaml:6:21: playbooks[0].match.labels must be a mapping",
+        "a.yaml:8:12: response.dry_run must be true or false, not maybe",
+        "a.yaml:9:45: unknown key response.rate_limit.'burst' "
+        "(known: per_workload, overall, window)",
+        "a.yaml:9:30: response.rate_limit.per_workload must be a non-negative integer, not -1",
+        "a.yaml:9:42: response.rate_limit.window must be more than 0 seconds",
     ]
     assert caught.value.exit_code == 2
 

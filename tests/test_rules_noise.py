@@ -123,8 +123,8 @@ def test_rules_config_section_and_errors() -> None:
         parse_config(
             "rules:\n  egress:\n    - namespace: a\n      allow: [nope]\n  bogus: 1\n", "c.yaml"
         )
-    assert "c.yaml:4: rules.egress[0].allow: 'nope' is not CIDR" in str(caught.value)
-    assert "c.yaml:5: unknown key rules.'bogus'" in str(caught.value)
+    assert "c.yaml:4:15: rules.egress[0].allow: 'nope' is not CIDR" in str(caught.value)
+    assert "c.yaml:5:3: unknown key rules.'bogus'" in str(caught.value)
 
 
 def test_bad_rule_file_in_config_is_a_config_error(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ def test_watched_paths_config() -> None:
     assert cfg.sensor_fallback == "proc-connector"
     watch = WatchedPaths.configured(cfg.watch_read, cfg.watch_write)
     assert watch.write == ("/opt/app/",) and watch.read == DEFAULT_READ
-    with pytest.raises(ConfigError, match=r"cfg\.yaml:3: sensor\.watch: watched path 'etc' must"):
+    with pytest.raises(ConfigError, match=r"cfg\.yaml:3:5: sensor\.watch: watched path 'etc' must"):
         parse_config("sensor:\n  watch:\n    read:\n    - etc\n", "cfg.yaml")
     with pytest.raises(ConfigError, match=r"sensor\.fallback must be one of"):
         parse_config("sensor:\n  fallback: kprobes\n")

@@ -6,6 +6,7 @@ import pytest
 
 from vigil.config import parse_config
 from vigil.detect.profile_yaml import load_profile
+from vigil.detect.rules import compile_ruleset
 from vigil.detect.rules.loader import load_rule_text
 from vigil.errors import ConfigError
 from vigil.yamlnodes import Location, YamlSyntaxError, compose, describe, unknown_key_message
@@ -24,13 +25,13 @@ def test_unknown_keys_suggest_a_close_one_at_any_depth() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "c.yaml")
     lines = str(caught.value).splitlines()
-    assert lines[0].startswith("c.yaml:1: unknown key 'respons' (known: api,")
+    assert lines[0].startswith("c.yaml:1:1: unknown key 'respons' (known: api,")
     assert lines[0].endswith("; did you mean 'response'?")
     assert lines[1].endswith("; did you mean 'per_workload'?")
-    assert lines[1].startswith("c.yaml:3: unknown key response.rate_limit.'per_workloads'")
-    assert lines[2].startswith("c.yaml:6: unknown key playbooks[0].match.'severty'")
+    assert lines[1].startswith("c.yaml:3:16: unknown key response.rate_limit.'per_workloads'")
+    assert lines[2].startswith("c.yaml:6:13: unknown key playbooks[0].match.'severty'")
     assert lines[2].endswith("; did you mean 'severity'?")
-    assert lines[3].startswith("c.yaml:7: unknown key playbooks[0].actions[0].'fallbak'")
+    assert lines[3].startswith("c.yaml:7:32: unknown key playbooks[0].actions[0].'fallbak'")
     assert lines[3].endswith("; did you mean 'fallback'?")
     assert len(lines) == 4
 
@@ -44,9 +45,9 @@ def test_no_suggestion_when_nothing_is_close() -> None:
 def test_a_bad_explicit_tag_is_a_located_error_not_a_traceback() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("incidents:\n  window: !!int ten\n", "c.yaml")
-    assert str(caught.value).startswith("c.yaml:2: ")
+    assert str(caught.value).startswith("c.yaml:2:11: ")
     assert "'ten' is not a valid !!int" in str(caught.value)
-    with pytest.raises(ConfigError, match=r"p.yaml:1: .*is not a valid !!int"):
+    with pytest.raises(ConfigError, match=r"p.yaml:1:13: .*is not a valid !!int"):
         load_profile("apiVersion: !!int v1\n", "p.yaml")
     rules = load_rule_text("- list: l\n  items: [!!float x]\n", "r.yaml")
     assert [str(e) for e in rules.errors] == [
@@ -69,13 +70,29 @@ def test_syntax_errors_carry_line_and_column() -> None:
     with pytest.raises(YamlSyntaxError) as caught:
         compose("a: [1\nb: c: d\n", "f.yaml")
     assert caught.value.location == Location("f.yaml", 2, 2)
-    assert str(caught.value).startswith("f.yaml:2: not valid YAML")
+    assert str(caught.value).startswith("f.yaml:2:2: not valid YAML")
 
 
 def test_locations_render_one_way() -> None:
     assert str(Location("f.yaml", 3, 5)) == "f.yaml:3:5"
-    assert Location("f.yaml", 3, 5).render(columns=False) == "f.yaml:3"
+    assert str(Location("f.yaml", 3)) == "f.yaml:3"
     assert str(Location("f.yaml")) == "f.yaml"
+
+
+def test_config_errors_name_as_much_of_the_place_as_is_known() -> None:
+    assert str(ConfigError("bad", path="f.yaml", line=3, column=5)) == "f.yaml:3:5: bad"
+    assert str(ConfigError("bad", path="f.yaml", line=3)) == "f.yaml:3: bad"
+    assert str(ConfigError("bad", path="f.yaml")) == "f.yaml: bad"
+    assert str(ConfigError("bad")) == "bad"
+
+
+def test_rule_files_and_config_files_share_one_location() -> None:
+    loaded = load_rule_text("- list: l\n  items: x\n- macro: m\n  condition: (a\n", "r.yaml")
+    compiled = compile_ruleset(loaded)
+    assert compiled.errors  # one from the loader (a node), one from the parser (a text offset)
+    for error in (*loaded.errors, *compiled.errors):
+        assert type(error.location) is Location, error
+    assert [str(e.location) for e in compiled.errors] == ["r.yaml:2:10", "r.yaml:4:15"]
 
 
 def test_error_paths_read_as_written() -> None:

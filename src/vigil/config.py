@@ -120,7 +120,7 @@ def parse_config(text: str, path: str = "<config>") -> AgentConfig:
     root = yamlnodes.compose(text, path)
     if root is None:
         return AgentConfig(source=path)
-    problems = yamlnodes.Problems(path, columns=False)
+    problems = yamlnodes.Problems(path)
     if not yamlnodes.is_mapping(root):
         problems.add(root, "the configuration must be a mapping")
         problems.raise_any()

@@ -37,7 +37,7 @@ class VigilError(Exception):
 
 
 class ConfigError(VigilError):
-    """Invalid configuration or usage: exit code 2, names the file and line when it can."""
+    """Invalid configuration or usage: exit code 2, names ``path:line:column`` as far as known."""
 
     exit_code = EXIT_BAD_USAGE
 
@@ -47,14 +47,18 @@ class ConfigError(VigilError):
         *,
         path: str | None = None,
         line: int | None = None,
+        column: int | None = None,
         hint: str | None = None,
     ) -> None:
         where = ""
-        if path:
+        if path and line and column:
+            where = f"{path}:{line}:{column}: "
+        elif path:
             where = f"{path}:{line}: " if line else f"{path}: "
         super().__init__(where + message, hint=hint)
         self.path = path
         self.line = line
+        self.column = column
 
 
 class PrivilegeError(VigilError):

@@ -34,15 +34,12 @@ class Location:
     line: int = 0
     column: int = 0
 
-    def render(self, *, columns: bool = True) -> str:
+    def __str__(self) -> str:
         if not self.line:
             return self.path
-        if columns and self.column:
+        if self.column:
             return f"{self.path}:{self.line}:{self.column}"
         return f"{self.path}:{self.line}"
-
-    def __str__(self) -> str:
-        return self.render()
 
 
 class YamlSyntaxError(ConfigError):
@@ -51,7 +48,12 @@ class YamlSyntaxError(ConfigError):
     def __init__(self, location: Location, problem: str) -> None:
         self.location = location
         self.problem = f"not valid YAML: {truncate(problem, 120)}"
-        super().__init__(self.problem, path=location.path, line=location.line or None)
+        super().__init__(
+            self.problem,
+            path=location.path,
+            line=location.line or None,
+            column=location.column or None,
+        )
 
 
 def locate(node: yaml.Node | None, path: str) -> Location:
@@ -129,14 +131,10 @@ def unknown_key_message(key: str, known: Collection[str], where: str) -> str:
 
 @dataclass
 class Problems:
-    """Every problem found in one file, reported together in the order of their lines.
-
-    ``columns`` is how places are written: config and profile messages name ``path:line``
-    (their established format), rule files ``path:line:column``.
-    """
+    """Every problem found in one file, reported together in the order of their lines, each
+    named ``path:line:column`` (``path:line`` or ``path`` where less is known)."""
 
     path: str
-    columns: bool = True
     found: list[tuple[Location, str]] = field(default_factory=list)
 
     def add(self, where: yaml.Node | Location | None, message: str) -> None:
@@ -146,7 +144,7 @@ class Problems:
     @property
     def messages(self) -> list[str]:
         ordered = sorted(self.found, key=lambda item: item[0].line)
-        return [f"{loc.render(columns=self.columns)}: {message}" for loc, message in ordered]
+        return [f"{loc}: {message}" for loc, message in ordered]
 
     def raise_any(self) -> None:
         if self.found:

@@ -217,7 +217,7 @@ def load_profile(text: str, path: str = "<profile>") -> Profile:
     """Parse and validate a profile document; :class:`ConfigError` lists every problem."""
     if len(text.encode("utf-8", "replace")) > MAX_DOCUMENT_BYTES:
         raise ConfigError(f"larger than {MAX_DOCUMENT_BYTES} bytes", path=path)
-    errors = Problems(path, columns=False)
+    errors = Problems(path)
     root = compose(text, path)
     if root is None:
         raise ConfigError("empty: expected a profile document", path=path)

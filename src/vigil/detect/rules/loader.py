@@ -25,9 +25,9 @@ from vigil.detect.rules.model import (
     RuleDef,
     RuleError,
 )
-from vigil.detect.rules.source import Fragment, Location, SourceText
+from vigil.detect.rules.source import Fragment, SourceText
 from vigil.errors import truncate
-from vigil.yamlnodes import YamlSyntaxError, compose, locate, scalar
+from vigil.yamlnodes import Location, YamlSyntaxError, compose, locate, scalar
 
 _RULE_KEYS = (
     "rule",
@@ -90,9 +90,7 @@ class RuleSetBuilder:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.errors.append(
-                RuleError(Location(str(path), 0, 0), f"cannot read: {truncate(exc, 120)}")
-            )
+            self.errors.append(RuleError(Location(str(path)), f"cannot read: {truncate(exc, 120)}"))
             return
         self.load_text(text, str(path))
 
@@ -131,8 +129,7 @@ class _FileLoader:
 
     # -- helpers ----------------------------------------------------------------------------
     def loc(self, node: yaml.Node) -> Location:
-        where = locate(node, self.path)
-        return Location(where.path, where.line, where.column)
+        return locate(node, self.path)
 
     def error(self, node: yaml.Node | Location, message: str) -> None:
         where = node if isinstance(node, Location) else self.loc(node)
@@ -150,9 +147,7 @@ class _FileLoader:
         try:
             return scalar(node, self.path)  # a bare `=` (exception comps) stays the string
         except YamlSyntaxError as exc:  # an explicit tag that cannot build its value
-            self.error(
-                Location(exc.location.path, exc.location.line, exc.location.column), exc.problem
-            )
+            self.error(exc.location, exc.problem)
             return None
 
     def string(self, node: yaml.Node, what: str) -> str | None:
@@ -184,8 +179,7 @@ class _FileLoader:
         try:
             root = compose(self.text, self.path)
         except YamlSyntaxError as exc:
-            where = exc.location
-            self.error(Location(where.path, where.line, where.column), exc.problem)
+            self.error(exc.location, exc.problem)
             return
         if root is None:
             return

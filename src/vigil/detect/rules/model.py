@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vigil.detect.rules.source import Location, SourceText
+from vigil.detect.rules.source import SourceText
 from vigil.models import Severity
+from vigil.yamlnodes import Location
 
 #: Falco priorities (case-insensitive) and vigil's own severities → vigil severity
 PRIORITIES: dict[str, Severity] = {

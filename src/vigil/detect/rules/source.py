@@ -10,19 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    path: str
-    line: int  # 1-based; 0 when unknown
-    column: int  # 1-based; 0 when unknown
-
-    def __str__(self) -> str:
-        if not self.line:
-            return self.path
-        return (
-            f"{self.path}:{self.line}:{self.column}" if self.column else f"{self.path}:{self.line}"
-        )
+from vigil.yamlnodes import Location
 
 
 @dataclass(frozen=True, slots=True)
