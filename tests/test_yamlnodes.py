@@ -101,3 +101,11 @@ def test_error_paths_read_as_written() -> None:
         "playbooks[0].timeout"
     )
     assert describe(("profiles", "overrides", 0), item=True) == "profiles.overrides[0]"
+
+
+def test_a_misspelt_action_suggests_the_registered_one() -> None:
+    text = "playbooks:\n  - name: x\n    mode: auto\n    actions: [freez]\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "a.yaml")
+    assert str(caught.value).startswith("a.yaml:4:15: playbooks[0]: unknown action 'freez'")
+    assert str(caught.value).endswith("; did you mean 'freeze'?")

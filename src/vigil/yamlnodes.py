@@ -123,10 +123,15 @@ def node_at(root: yaml.Node, loc: Iterable[str | int]) -> yaml.Node:
     return node
 
 
+def did_you_mean(word: str, known: Collection[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def unknown_key_message(key: str, known: Collection[str], where: str) -> str:
     message = f"unknown key {where}{truncate(key, 40)!r} (known: {', '.join(known)})"
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f"{message}; did you mean {close[0]!r}?" if close else message
+    return message + did_you_mean(key, known)
 
 
 @dataclass

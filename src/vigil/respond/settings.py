@@ -24,6 +24,7 @@ from vigil.setting_types import (
     Text,
     str_list,
 )
+from vigil.yamlnodes import did_you_mean
 
 PLAYBOOK_MODES = ("alert", "approve", "auto")
 ALERT_KINDS = ("deviation", "rule")
@@ -38,6 +39,7 @@ def _action_name(value: Any) -> str:
     if name not in ACTION_NAMES:
         shown = truncate(name if name is not None else "?", 40)
         message = f": unknown action {shown!r} (known: {', '.join(ACTION_NAMES)})"
+        message += did_you_mean(name or "", ACTION_NAMES)
         raise PydanticCustomError("of_mapping", message)  # named as its step's playbook
     return name
 
