@@ -5,7 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).parent.parent / "bench" / "response_latency.py"
+from tests.fixtures import REPO
+
+BENCH = REPO / "bench" / "response_latency.py"
 
 
 def test_response_benchmark_runs(tmp_path: Path, capsys, monkeypatch) -> None:

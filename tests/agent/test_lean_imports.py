@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.fixtures import REPO
 
 #: run by a fresh interpreter: `vigil run` through the CLI, with an in-memory sensor and no need
 #: for root; the API is used while it runs, then the agent is stopped and the modules listed
@@ -87,7 +87,7 @@ def agent_modules(
     done = subprocess.run(
         [sys.executable, "-c", AGENT_RUN, str(data_dir), config, ",".join(paths)],
         check=False,
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.fixtures import REPO
 from vigil.cli.main import app
 from vigil.detect.rules.compat import find_falco_dir
 
@@ -84,19 +85,19 @@ def test_list_shows_the_pack() -> None:
 
 
 def test_report_matches_committed_file() -> None:
-    falco = find_falco_dir(Path(__file__).resolve().parents[1])
+    falco = find_falco_dir(REPO)
     if falco is None:
         pytest.skip("Falco's rule files not found in shared/data/falco above the checkout")
     result = vigil_rules("report", "--falco-dir", str(falco))
     assert result.returncode == 0, result.stderr
-    committed = Path(__file__).resolve().parents[1] / "docs" / "falco-compat.md"
+    committed = REPO / "docs" / "falco-compat.md"
     assert result.stdout == committed.read_text(encoding="utf-8")
     missing = vigil_rules("report", "--falco-dir", "/nonexistent")
     assert missing.returncode == 2 and "missing falco_rules.yaml" in missing.stderr
 
 
 def test_throughput_benchmark_runs() -> None:
-    bench = Path(__file__).resolve().parents[1] / "bench" / "rules_throughput.py"
+    bench = REPO / "bench" / "rules_throughput.py"
     result = subprocess.run(
         [sys.executable, str(bench), "--seconds", "0.05"],
         capture_output=True,

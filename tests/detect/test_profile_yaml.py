@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_profile_learning import learnt_book
+from tests.detect.test_profile_learning import learnt_book
 from tests.traces import read_trace
 from vigil.api.profile_views import describe
 from vigil.detect.profile_yaml import diff_profiles, dump_profile, load_profile

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import DATA
 from vigil.sensor import libbpf as bpf
 from vigil.sensor.bpf_object import BpfObject
 from vigil.sensor.build import build_object
@@ -39,7 +40,7 @@ pytestmark = [
     pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
 ]
 
-SOURCE_DIR = Path(__file__).parent / "data" / "bpf"
+SOURCE_DIR = DATA / "bpf"
 MAGIC = 0x7E5
 RING_SIZE = 4096  # probe_ring's max_entries: one page
 PAYLOAD_MAX = 4096

@@ -2,9 +2,10 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "identity_resolve.py"
+from tests.fixtures import REPO
+
+BENCH = REPO / "bench" / "identity_resolve.py"
 
 
 def test_identity_benchmark_runs() -> None:

@@ -11,13 +11,14 @@ from sqlalchemy import create_engine, inspect
 
 from tests.conftest import StoreOpener
 from tests.fakes import WEB, WEB_1, WEB_2, exec_event
+from tests.fixtures import DATA
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import StoreError
 from vigil.models import Alert, Severity
 from vigil.record.migrations import LATEST
 from vigil.record.store import DB_NAME, AlertFilter, Store, postgres_url
 
-V1_DUMP = Path(__file__).parent / "data" / "store_v1.sql"
+V1_DUMP = DATA / "store_v1.sql"
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+
+from tests.fixtures import REPO
 
 
 def test_benchmark_script_runs() -> None:
-    bench = Path(__file__).parent.parent / "bench" / "sensor_bench.py"
+    bench = REPO / "bench" / "sensor_bench.py"
     shown = subprocess.run(
         [sys.executable, str(bench), "--help"], capture_output=True, text=True, check=False
     )
