@@ -31,7 +31,7 @@ TARGET = 100_000
 
 def make_recording(path: Path, count: int = 5000, seed: int = 6) -> None:
     """A deterministic recording with a realistic mix (written once, committed)."""
-    from tests.rules_events import ev, read, run, write  # the same builders the tests use
+    from tests.fixtures.rules_events import ev, read, run, write  # the same builders the tests use
 
     rng = random.Random(seed)  # noqa: S311 - a reproducible mix, not a secret
     benign = [

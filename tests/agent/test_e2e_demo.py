@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.agents import E2E, VIGIL
+from tests.fixtures.agents import E2E, VIGIL
 
 pytestmark = E2E
 

@@ -21,7 +21,7 @@ AGENT_RUN = """
 import asyncio, json, socket, sys, urllib.request
 from pathlib import Path
 
-from tests.fakes import QueueSensor
+from tests.fixtures.fakes import QueueSensor
 from vigil import bootstrap
 from vigil.cli.main import app
 

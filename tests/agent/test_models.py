@@ -2,7 +2,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import WEB, WEB_2, connect_event, exec_event
+from tests.fixtures.fakes import WEB, WEB_2, connect_event, exec_event
 from vigil.models import (
     DnsInfo,
     Event,

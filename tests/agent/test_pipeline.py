@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from tests.fakes import (
+from tests.fixtures.fakes import (
     WEB,
     WEB_1,
     WEB_2,

@@ -1,88 +1,24 @@
 """The API over real HTTP (uvicorn on an ephemeral loopback port), driven by the CLI's client."""
 
-import asyncio
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter
 
-from tests.fakes import (
+from tests.fixtures.api import with_running_api
+from tests.fixtures.fakes import (
     WEB,
-    WEB_1,
-    FakeRecord,
-    FixedIdentity,
     QueueSensor,
-    TableIdentity,
     exec_event,
     wait_until,
 )
 from vigil.agent import Agent
 from vigil.api.auth import is_loopback, load_or_create_token
 from vigil.api.client import AgentClient
-from vigil.api.server import API_PREFIX, bind_socket, create_app, serve
-from vigil.bootstrap import attach_incidents
-from vigil.detect.profiles import ProfileBook
+from vigil.api.server import bind_socket
 from vigil.errors import ApiError, VigilError
-from vigil.models import Alert
-from vigil.record.store import Store
-from vigil.respond.approvals import ApprovalBook
-from vigil.respond.responder import Responder
-from vigil.respond.settings import Playbook
-
-
-def with_running_api(
-    tmp_path: Path,
-    check: Callable[[str, Agent, QueueSensor], Any],
-    token: str | None = None,
-    *,
-    routers: Sequence[APIRouter] = (),
-    hooks: Sequence[Callable[[Alert], None]] = (),
-    store_url: str | None = None,
-    playbooks: Sequence[Playbook] = (),
-    records: Mapping[str, FakeRecord] | None = None,
-) -> Any:
-    """Run an agent (in-memory sensor) and its API on a loopback port while ``check`` runs."""
-    identity = TableIdentity(
-        by_cgroup={100: FixedIdentity(WEB_1, WEB)}, records=dict(records or {})
-    )
-    sensor = QueueSensor()
-    store = Store.open(tmp_path, store_url)
-    agent = Agent(
-        sensor=sensor,
-        identity=identity,
-        profiles=ProfileBook(learning_period=None),
-        responder=Responder(playbooks, identity, approvals=ApprovalBook(store.pending_actions)),
-        store=store,
-        outputs=[],
-    )
-    incidents = attach_incidents(agent, window=60)
-    agent.alert_hooks.extend(hooks)
-    app = create_app(agent, token=token, incidents=incidents)
-    for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
-
-    async def main() -> Any:
-        stop = asyncio.Event()
-        sock = bind_socket("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        tasks = [
-            asyncio.create_task(agent.run(stop)),
-            asyncio.create_task(serve(app, sock, stop)),
-        ]
-        await agent.ready.wait()
-        try:
-            return await asyncio.to_thread(check, url, agent, sensor)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-            agent.store.close()
-
-    return asyncio.run(main())
 
 
 def test_profiles_list_and_lock_through_the_api(tmp_path: Path) -> None:

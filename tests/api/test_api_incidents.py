@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from tests.api.test_api import with_running_api
-from tests.fakes import QueueSensor, connect_event, exec_event, wait_until
+from tests.fixtures.api import with_running_api
+from tests.fixtures.fakes import QueueSensor, connect_event, exec_event, wait_until
 from vigil.agent import Agent
 from vigil.api.auth import TOKEN_COOKIE, load_or_create_token
 from vigil.api.client import AgentClient

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.api.test_api import with_running_api
-from tests.fakes import WEB, QueueSensor, connect_event, exec_event, wait_until
+from tests.fixtures.api import with_running_api
+from tests.fixtures.fakes import WEB, QueueSensor, connect_event, exec_event, wait_until
 from vigil.agent import Agent
 from vigil.api.client import AgentClient
 

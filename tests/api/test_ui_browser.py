@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("playwright", reason="Playwright is not installed (scripts/install.sh --dev)")
 from playwright.sync_api import expect
 
-from tests.api.test_api import with_running_api
-from tests.browser import chromium_page
-from tests.fakes import FakeRecord, QueueSensor, exec_event, wait_until
+from tests.fixtures.api import with_running_api
+from tests.fixtures.browser import chromium_page
+from tests.fixtures.fakes import FakeRecord, QueueSensor, exec_event, wait_until
 from vigil.agent import Agent
 from vigil.api.auth import load_or_create_token
 from vigil.api.client import AgentClient

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import WEB, WEB_1, exec_event
+from tests.fixtures.fakes import WEB, WEB_1, exec_event
 from vigil.detect.profiles import ProfileBook
 from vigil.record.store import DB_NAME, Store
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.agents import E2E, RunningAgent, wait_for
+from tests.fixtures.agents import E2E, RunningAgent, wait_for
 from vigil.lab import RuncContainer, build_busybox_rootfs
 
 pytestmark = E2E

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.detect.test_profile_learning import learnt_book
-from tests.traces import read_trace
+from tests.fixtures.profiles import learnt_book
+from tests.fixtures.traces import read_trace
 from vigil.detect.profiles import ProfileBook
 from vigil.models import DnsInfo, Event, EventType, FileInfo, NetworkInfo, ProcessInfo
 

@@ -3,63 +3,20 @@ and speak exactly once for each new kind of behaviour."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from tests.traces import (
+from tests.fixtures.profiles import TraceClock, learnt_book, replay
+from tests.fixtures.traces import (
     REPORTS,
     WEB,
     read_trace,
     reports_trace,
     web_trace,
 )
-from vigil.detect.policy import ProfilePolicies, ProfilePolicy
-from vigil.detect.profiles import Deviation, ProfileBook, ProfileState
-from vigil.models import (
-    Event,
-)
-
-POLICY = ProfilePolicy(
-    min_learning=60, max_learning=6 * 3600, stability_events=200, stability_seconds=120
-)
-
-
-class TraceClock:
-    """The book's clock follows the trace: each event's own time."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def replay(
-    book: ProfileBook, clock: TraceClock, events: Iterable[Event]
-) -> tuple[list[Deviation], datetime | None]:
-    """Feed events in time order, ticking like the agent does; when did the profile lock?"""
-    deviations: list[Deviation] = []
-    locked_at = None
-    for event in events:
-        clock.now = event.time
-        book.tick()
-        deviations += book.observe(event)
-        if locked_at is None and all(p.state is ProfileState.LOCKED for p in book.all()):
-            locked_at = event.time
-    return deviations, locked_at
-
-
-def learnt_book(
-    trace: list[Event], policy: ProfilePolicy = POLICY
-) -> tuple[ProfileBook, TraceClock]:
-    clock = TraceClock(trace[0].time)
-    book = ProfileBook(policies=ProfilePolicies(policy), clock=clock)
-    deviations, locked_at = replay(book, clock, trace)
-    assert deviations == []
-    assert locked_at is not None, "the profile never converged"
-    return book, clock
+from vigil.detect.policy import ProfilePolicies
+from vigil.detect.profiles import ProfileBook
 
 
 def test_steady_workload_converges_and_locks_by_itself() -> None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from tests.detect.test_profile_learning import TraceClock
-from tests.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
+from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
+from tests.fixtures.profiles import TraceClock
 from vigil.api import profile_views
 from vigil.detect.generalize import argument_pattern, dns_pattern, path_pattern
 from vigil.detect.policy import PolicyOverride, ProfilePolicies, ProfilePolicy

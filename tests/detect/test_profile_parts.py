@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from tests.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
+from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
 from vigil.api import profile_views
 from vigil.detect.dns_names import LOOKUP_WINDOW, RecentLookups
 from vigil.detect.first_seen import ContainerStarts

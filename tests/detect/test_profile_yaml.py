@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.detect.test_profile_learning import learnt_book
-from tests.traces import read_trace
+from tests.fixtures.profiles import learnt_book
+from tests.fixtures.traces import read_trace
 from vigil.api.profile_views import describe
 from vigil.detect.profile_yaml import diff_profiles, dump_profile, load_profile
 from vigil.errors import ConfigError

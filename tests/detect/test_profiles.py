@@ -1,7 +1,7 @@
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from tests.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
+from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
 from vigil.detect.profiles import ItemKind, Profile, ProfileBook, ProfileState
 from vigil.models import HOST_CONTAINER, HOST_WORKLOAD, Event
 

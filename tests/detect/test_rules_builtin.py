@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.rules_events import create, ev, read, run, write
+from tests.fixtures.rules_events import create, ev, read, run, write
 from vigil.detect.rules import RuleEngine, builtin_rule_files, compile_files
 from vigil.models import Event, Severity
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import REPO
-from tests.rules_events import ev, run
+from tests.fixtures.rules_events import ev, run
 from vigil.detect.rules import RuleEngine, compile_ruleset, load_rule_files
 from vigil.detect.rules.compat import FALCO_FILES, falco_report, find_falco_dir, report_file
 from vigil.models import EventType

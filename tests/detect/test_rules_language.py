@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.rules_events import ev, read, run, write
+from tests.fixtures.rules_events import ev, read, run, write
 from vigil.detect.rules import RuleEngine, compile_ruleset, load_rule_text
 from vigil.detect.rules.ast import And, Compare
 from vigil.detect.rules.parser import ParseError, parse_condition

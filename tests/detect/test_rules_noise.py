@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import QueueSensor, TableIdentity
-from tests.rules_events import APP_WORKLOAD, ev, run
+from tests.fixtures.fakes import QueueSensor, TableIdentity
+from tests.fixtures.rules_events import APP_WORKLOAD, ev, run
 from vigil.agent import Agent
 from vigil.bootstrap import build_rules
 from vigil.config import parse_config

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fakes import WEB_1, exec_event
+from tests.fixtures.fakes import WEB_1, exec_event
 from vigil.detect.policy import PolicyOverride
 from vigil.detect.profiles import ProfileBook
 from vigil.models import Alert, Severity, Workload

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from tests.fakes import QueueSensor, exec_event, wait_until
-from tests.identity_host import CRI_ANNOTATIONS, CRIO_ANNOTATIONS, ID, ID2, UID, FakeHost
+from tests.fixtures.fakes import QueueSensor, exec_event, wait_until
+from tests.fixtures.identity_host import CRI_ANNOTATIONS, CRIO_ANNOTATIONS, ID, ID2, UID, FakeHost
 from vigil.agent import Agent
 from vigil.api.client import AgentClient
 from vigil.api.server import bind_socket, create_app, serve

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeClock
+from tests.fixtures.fakes import FakeClock
 from vigil.identity.cgroups import (
     CgroupTree,
     ContainerRef,

@@ -17,8 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import QueueSensor, exec_event
-from tests.identity_host import CREATED, CRI_ANNOTATIONS, CRIO_ANNOTATIONS, ID, UID, FakeHost
+from tests.fixtures.fakes import QueueSensor, exec_event
+from tests.fixtures.identity_host import (
+    CREATED,
+    CRI_ANNOTATIONS,
+    CRIO_ANNOTATIONS,
+    ID,
+    UID,
+    FakeHost,
+)
 from vigil.agent import Agent
 from vigil.detect.profiles import ProfileBook
 from vigil.identity import Identity, IdentityResolver

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.identity_host import (
+from tests.fixtures.identity_host import (
     CREATED,
     CRI_ANNOTATIONS,
     CRIO_ANNOTATIONS,

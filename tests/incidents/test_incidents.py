@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StoreOpener
-from tests.fakes import (
+from tests.fixtures.fakes import (
     WEB,
     WEB_1,
     FixedIdentity,
@@ -18,6 +17,7 @@ from tests.fakes import (
     connect_event,
     exec_event,
 )
+from tests.fixtures.stores import StoreOpener
 from vigil.agent import Agent
 from vigil.bootstrap import attach_incidents
 from vigil.detect.profile_yaml import diff_profiles

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.test_api import with_running_api
-from tests.fakes import QueueSensor, exec_event, wait_until
+from tests.fixtures.api import with_running_api
+from tests.fixtures.fakes import QueueSensor, exec_event, wait_until
 from vigil.agent import Agent
 from vigil.record.metrics import AgentMetrics
 from vigil.respond.metrics import ResponseMetrics

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from tests.conftest import StoreOpener
-from tests.fakes import WEB, WEB_1, WEB_2, exec_event
 from tests.fixtures import DATA
+from tests.fixtures.fakes import WEB, WEB_1, WEB_2, exec_event
+from tests.fixtures.stores import StoreOpener
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import StoreError
 from vigil.models import Alert, Severity

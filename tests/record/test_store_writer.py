@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import (
+from tests.fixtures.fakes import (
     WEB,
     WEB_1,
     FakeRecord,

@@ -19,7 +19,7 @@ from typing import Any
 import kmock as km
 import pytest
 
-from tests.identity_host import CRI_ANNOTATIONS, ID, UID, FakeHost
+from tests.fixtures.identity_host import CRI_ANNOTATIONS, ID, UID, FakeHost
 from vigil import bootstrap
 from vigil.errors import EXIT_BAD_USAGE
 from vigil.kube.client import (

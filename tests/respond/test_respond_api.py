@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
-from tests.fakes import (
+from tests.fixtures.fakes import (
     WEB,
     WEB_1,
     FixedIdentity,

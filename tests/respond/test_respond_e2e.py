@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents import E2E
-from tests.fakes import exec_event
+from tests.fixtures.agents import E2E
+from tests.fixtures.fakes import exec_event
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
 from vigil.models import Alert, ContainerInfo, Severity, Workload, utcnow

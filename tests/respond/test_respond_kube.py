@@ -9,7 +9,7 @@ import pytest_asyncio
 from kmock import KubernetesEmulator, Server
 from lightkube import AsyncClient, KubeConfig
 
-from tests.fakes import WEB_1, exec_event
+from tests.fixtures.fakes import WEB_1, exec_event
 from vigil.errors import RuntimeActionError
 from vigil.kube.actions import QUARANTINE_LABEL, KubeActions, PodRef
 from vigil.kube.owners import Controller, OwnerCache, Readiness

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from tests.fakes import WEB, WEB_1, exec_event
+from tests.fixtures.fakes import WEB, WEB_1, exec_event
 from vigil.errors import RuntimeActionError
 from vigil.models import Alert, Severity
 from vigil.respond.actions import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import WEB, WEB_1, exec_event
+from tests.fixtures.fakes import WEB, WEB_1, exec_event
 from vigil.config import parse_config
 from vigil.errors import RuntimeActionError
 from vigil.models import HOST_CONTAINER, Alert, Severity, Workload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from tests.sensor_fixtures import DATA
+from tests.fixtures import DATA
 from vigil.models import Event, EventType
 from vigil.sensor import Sensor
 from vigil.sensor.adapters import falco_sensor, tetragon_sensor

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.sensor_records import (
+from tests.fixtures.sensor_records import (
     connect_record,
     dns_payload,
     exec_record,

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.sensor_e2e import E2E_MARKS, act_and_watch, actions_container, gather_cgroup, tcp_server
+from tests.fixtures.sensor_e2e import (
+    E2E_MARKS,
+    act_and_watch,
+    actions_container,
+    gather_cgroup,
+    tcp_server,
+)
 from vigil.identity.resolver import IdentityResolver
 from vigil.models import Event, EventType
 from vigil.sensor.ebpf import EbpfSensor

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.sensor_e2e import PROGRAMS, actions_container, bpf_fds, collect, e2e, program_loaded
+from tests.fixtures.sensor_e2e import (
+    PROGRAMS,
+    actions_container,
+    bpf_fds,
+    collect,
+    e2e,
+    program_loaded,
+)
 from vigil.errors import PrivilegeError, SensorError
 from vigil.lab import RuncContainer
 from vigil.models import Event, EventType

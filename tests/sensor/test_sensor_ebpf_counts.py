@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sensor_records import syscall_record
+from tests.fixtures.sensor_records import syscall_record
 from vigil.errors import ConfigError, PrivilegeError, SensorError
 from vigil.models import Event, EventType
 from vigil.sensor import SensorStats, records

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.sensor_e2e import E2E_MARKS, act_and_watch, actions_container, free_port, tcp_server
+from tests.fixtures.sensor_e2e import (
+    E2E_MARKS,
+    act_and_watch,
+    actions_container,
+    free_port,
+    tcp_server,
+)
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
 from vigil.models import Event, EventType

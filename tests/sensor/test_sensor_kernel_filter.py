@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tests.sensor_fixtures import T0
+from tests.fixtures.sensor import T0
 from vigil.models import Workload
 from vigil.sensor.kernel_filter import FilterSync, dest_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from tests.sensor_fixtures import ev
+from tests.fixtures.sensor import ev
 from vigil.models import EventType
 from vigil.sensor.layers import OVERLAYFS_MAGIC, WritableLayers
 from vigil.sensor.process_tree import ProcessTree

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.sensor_fixtures import ev
+from tests.fixtures.sensor import ev
 from vigil.models import ContainerInfo, EventType
 from vigil.sensor.loss import LOSS_RULE, LossDetector, LossTracker, loss_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.sensor_fixtures import ev, fake_proc
+from tests.fixtures.sensor import ev, fake_proc
 from vigil.models import EventType
 from vigil.sensor.process_tree import NSEC_PER_TICK, ProcessTree
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sensor_fixtures import FakeRing, VirtualLoop
+from tests.fixtures.sensor import FakeRing, VirtualLoop
 from vigil.sensor.record_queue import RecordQueue
 
 

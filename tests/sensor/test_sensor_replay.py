@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.sensor_fixtures import DATA
+from tests.fixtures import DATA
 from vigil.cli.main import app
 from vigil.sensor.loss import LOSS_RULE, Loss, LossTracker, loss_event
 
