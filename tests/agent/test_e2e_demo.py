@@ -6,7 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.fixtures.agents import E2E, VIGIL
+from tests.fixtures.agents import VIGIL
+from tests.fixtures.marks import E2E
 
 pytestmark = E2E
 

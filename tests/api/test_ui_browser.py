@@ -5,8 +5,6 @@ lists it from ``/api/v1/actions`` and the Approve button runs it.
 """
 
 import asyncio
-import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from playwright.sync_api import expect
 from tests.fixtures.api import with_running_api
 from tests.fixtures.browser import chromium_page
 from tests.fixtures.fakes import FakeRecord, QueueSensor, exec_event, wait_until
+from tests.fixtures.marks import e2e
 from vigil.agent import Agent
 from vigil.api.auth import load_or_create_token
 from vigil.api.client import AgentClient
@@ -113,12 +112,7 @@ def test_browser_login_live_incident_hostile_content_and_approval(tmp_path: Path
 # -- end to end: the real agent with the real eBPF sensor and a real runc container ----------
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for eBPF and runc")
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("runc", "clang", "bpftool")),
-    reason="needs runc, clang and bpftool (scripts/install.sh)",
-)
+@e2e
 def test_browser_sees_a_real_incident_and_approves_a_real_freeze(tmp_path: Path) -> None:
     config = AgentConfig(learning_period=None, playbooks=(HOLD_FREEZE,))
     options = RunOptions(data_dir=tmp_path / "data", config=config)

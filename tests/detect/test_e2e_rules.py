@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.agents import E2E, RunningAgent, wait_for
+from tests.fixtures.agents import RunningAgent, wait_for
+from tests.fixtures.marks import E2E
 from vigil.lab import RuncContainer, build_busybox_rootfs
 
 pytestmark = E2E

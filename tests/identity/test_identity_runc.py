@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.marks import E2E
 from vigil.identity import IdentityResolver
-from vigil.lab import RuncContainer, build_busybox_rootfs, runc_available
+from vigil.lab import RuncContainer, build_busybox_rootfs
 from vigil.models import ContainerInfo, Workload
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="runc containers need root"),
-    pytest.mark.skipif(not runc_available(), reason="runc is not installed"),
-]
+pytestmark = E2E
 
 CONTAINERD_K8S_ROOT = "/run/containerd/runc/k8s.io"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.agents import E2E
 from tests.fixtures.fakes import exec_event
+from tests.fixtures.marks import E2E
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
 from vigil.models import Alert, ContainerInfo, Severity, Workload, utcnow

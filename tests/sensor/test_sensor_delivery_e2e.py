@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.marks import E2E
 from tests.fixtures.sensor_e2e import (
-    E2E_MARKS,
     act_and_watch,
     actions_container,
     gather_cgroup,
@@ -28,7 +28,7 @@ from vigil.sensor.ebpf import EbpfSensor
 from vigil.sensor.loss import LOSS_RULE, LossDetector
 from vigil.sensor.watch import WatchedPaths
 
-pytestmark = list(E2E_MARKS)
+pytestmark = E2E
 
 
 # -- kernel filter -----------------------------------------------------------------------------

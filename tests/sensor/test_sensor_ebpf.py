@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.marks import e2e
 from tests.fixtures.sensor_e2e import (
     PROGRAMS,
     actions_container,
     bpf_fds,
     collect,
-    e2e,
     program_loaded,
 )
 from vigil.errors import PrivilegeError, SensorError

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.marks import E2E
 from tests.fixtures.sensor_e2e import (
-    E2E_MARKS,
     act_and_watch,
     actions_container,
     free_port,
@@ -31,7 +31,7 @@ from vigil.models import Event, EventType
 from vigil.sensor.ebpf import EbpfSensor
 from vigil.sensor.watch import DEFAULT_WRITE, WatchedPaths
 
-pytestmark = list(E2E_MARKS)
+pytestmark = E2E
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import select
-import shutil
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import DATA
+from tests.fixtures.marks import E2E
 from vigil.sensor import libbpf as bpf
 from vigil.sensor.bpf_object import BpfObject
 from vigil.sensor.build import build_object
@@ -31,14 +31,7 @@ from vigil.sensor.ringbuf import (
     open_ring_reader,
 )
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="loading BPF programs needs root"),
-    pytest.mark.skipif(
-        not all(shutil.which(tool) for tool in ("clang", "bpftool")), reason="needs clang, bpftool"
-    ),
-    pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").is_file(), reason="kernel without BTF"),
-]
+pytestmark = E2E
 
 SOURCE_DIR = DATA / "bpf"
 MAGIC = 0x7E5
