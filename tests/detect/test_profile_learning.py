@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fixtures.profiles import TraceClock, learnt_book, replay
+from tests.fixtures.fakes import FakeClock
+from tests.fixtures.profiles import learnt_book, replay
 from tests.fixtures.traces import (
     REPORTS,
     WEB,
@@ -53,7 +54,7 @@ def test_bursty_workload_waits_for_its_own_activity_not_the_clock() -> None:
     assert profile.file_writes == {"/data/out/<num>-<num>-<num>.sql"}
 
     # A learner on a two-minute timer locks after the first burst and then cries wolf.
-    naive_clock = TraceClock(trace[0].time)
+    naive_clock = FakeClock(trace[0].time)
     naive = ProfileBook(policies=ProfilePolicies.from_learning_period(120), clock=naive_clock)
     false_alarms, _ = replay(naive, naive_clock, trace)
     assert len(false_alarms) >= 3

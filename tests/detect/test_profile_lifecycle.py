@@ -6,8 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
-from tests.fixtures.profiles import TraceClock
+from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, FakeClock, connect_event, exec_event
 from vigil.api import profile_views
 from vigil.detect.generalize import argument_pattern, dns_pattern, path_pattern
 from vigil.detect.policy import PolicyOverride, ProfilePolicies, ProfilePolicy
@@ -74,7 +73,7 @@ def test_hard_cap_turns_new_items_away_and_says_so() -> None:
 
 
 def test_auto_lock_bounds_and_per_namespace_and_workload_policies() -> None:
-    clock = TraceClock(T0)
+    clock = FakeClock(T0)
     batch = Workload("batch", "Job", "nightly", "main")
     policies = ProfilePolicies(
         ProfilePolicy(min_learning=30, max_learning=600, stability_events=3, stability_seconds=5),
@@ -101,7 +100,7 @@ def test_auto_lock_bounds_and_per_namespace_and_workload_policies() -> None:
 
 
 def test_min_learning_holds_a_converged_profile_back() -> None:
-    clock = TraceClock(T0)
+    clock = FakeClock(T0)
     policy = ProfilePolicy(
         min_learning=60, max_learning=None, stability_events=2, stability_seconds=1
     )
@@ -116,7 +115,7 @@ def test_min_learning_holds_a_converged_profile_back() -> None:
 
 
 def test_partial_when_the_first_container_predates_the_agent() -> None:
-    clock = TraceClock(T0)
+    clock = FakeClock(T0)
     book = ProfileBook(learning_period=None, clock=clock)
     book.note_container("web-1", T0 - timedelta(hours=1))  # identity's record: older than us
     book.observe(on(exec_event("/bin/sh")))
@@ -167,7 +166,7 @@ def test_unlock_relearn_and_install() -> None:
 
 
 def test_a_restart_keeps_every_profile_its_state_and_its_history(tmp_path: Path) -> None:
-    clock = TraceClock(T0)
+    clock = FakeClock(T0)
     book = ProfileBook(learning_period=None, clock=clock)
     book.note_container("web-1", T0 - timedelta(hours=1))
     book.observe(on(exec_event("/bin/sh")))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
+from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, FakeClock, connect_event, exec_event
 from vigil.api import profile_views
 from vigil.detect.dns_names import LOOKUP_WINDOW, RecentLookups
 from vigil.detect.first_seen import ContainerStarts
@@ -76,16 +76,8 @@ def test_container_starts_are_bounded_and_remember_creation_until_the_first_even
     assert starts.first_event("d", attributed(exec_event("/bin/sh"))) is True
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_a_connect_is_tied_to_the_name_its_process_looked_up_within_the_window() -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     lookups = RecentLookups(clock, max_tracked=1)
     query = replace(
         attributed(connect_event("10.0.0.1", 53)),

@@ -1,17 +1,9 @@
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, connect_event, exec_event
+from tests.fixtures.fakes import T0, WEB, WEB_1, WEB_2, FakeClock, connect_event, exec_event
 from vigil.detect.profiles import ItemKind, Profile, ProfileBook, ProfileState
 from vigil.models import HOST_CONTAINER, HOST_WORKLOAD, Event
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def attributed(event: Event, container=WEB_1) -> Event:  # type: ignore[no-untyped-def]
@@ -60,7 +52,7 @@ def test_ipv6_destination_key_is_bracketed() -> None:
 
 
 def test_learning_period_locks_by_time() -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     book = ProfileBook(learning_period=60, clock=clock)
     book.observe(attributed(exec_event("/bin/sh")))
     clock.now = T0 + timedelta(seconds=59)

@@ -9,7 +9,7 @@ import pytest_asyncio
 from kmock import KubernetesEmulator, Server
 from lightkube import AsyncClient, KubeConfig
 
-from tests.fixtures.fakes import WEB_1, exec_event
+from tests.fixtures.fakes import WEB_1, FakeClock, exec_event
 from vigil.errors import RuntimeActionError
 from vigil.kube.actions import QUARANTINE_LABEL, KubeActions, PodRef
 from vigil.kube.owners import Controller, OwnerCache, Readiness
@@ -267,12 +267,6 @@ async def test_through_the_responder_dry_run_rate_limit_and_cooldown(cluster) ->
 
 
 # -- the delete's hot path: what is remembered between alerts, and when it is not trusted ------
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def requests(kmock: KubernetesEmulator) -> list[tuple[str, str]]:
@@ -283,7 +277,7 @@ POD_PATH = f"/api/v1/namespaces/{NS}/pods"
 RS_PATH = f"/apis/apps/v1/namespaces/{NS}/replicasets/web-7d9f"
 
 
-def cached_kube(client: AsyncClient, clock: Clock, min_healthy: int = 1) -> KubeActions:
+def cached_kube(client: AsyncClient, clock: FakeClock[float], min_healthy: int = 1) -> KubeActions:
     owners = OwnerCache(max_age=2.0, clock=clock)
     return KubeActions(client, min_healthy_replicas=min_healthy, owners=owners)
 
@@ -292,7 +286,7 @@ def cached_kube(client: AsyncClient, clock: Clock, min_healthy: int = 1) -> Kube
 async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     kube = cached_kube(client, clock)
     await kube.delete_pod(POD)  # cold: the pod, then its ReplicaSet
     kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)  # (a StatefulSet-like comeback)
@@ -315,7 +309,7 @@ async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster) -> None:
 async def test_a_stale_count_is_read_again_and_its_news_is_honoured(cluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     kube = cached_kube(client, clock, min_healthy=2)
     await kube.delete_pod(POD)
     kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
@@ -337,7 +331,7 @@ async def test_pods_deleted_since_the_read_count_as_gone(cluster) -> None:
     seed(kmock, ready=3)
     other = PodRef(NS, "web-7d9f-fghij")
     kmock.objects["v1/pods", NS, other.name] = pod(other.name)
-    kube = cached_kube(client, Clock(), min_healthy=2)
+    kube = cached_kube(client, FakeClock(1000.0), min_healthy=2)
     await kube.delete_pod(POD)  # 3 ready → 2 left: allowed
     with pytest.raises(RuntimeActionError, match="Deployment web has 2 ready replica"):
         await kube.delete_pod(other)  # the server still says 3; one of those is gone
@@ -348,7 +342,7 @@ async def test_pods_deleted_since_the_read_count_as_gone(cluster) -> None:
 async def test_a_failed_read_refuses_the_delete(cluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     kube = cached_kube(client, clock)
     await kube.delete_pod(POD)
     kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
@@ -364,7 +358,7 @@ async def test_a_failed_read_refuses_the_delete(cluster) -> None:
 async def test_an_unreachable_api_with_a_stale_count_deletes_nothing(cluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     owners = OwnerCache(max_age=2.0, clock=clock)
     await KubeActions(client, owners=owners).delete_pod(POD)  # warms the cache
     clock.now += 5.0
@@ -392,7 +386,7 @@ async def test_guardrails_hold_with_a_warm_cache(cluster) -> None:
     """A cached owner never bypasses protected namespaces or the bare-pod rule."""
     kmock, client = cluster
     kmock.objects["v1/pods", NS, "lonely"] = pod("lonely", owner=None)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     kube = KubeActions(
         client,
         protected_namespaces=frozenset({"kube-system"}),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.fakes import WEB, WEB_1, exec_event
+from tests.fixtures.fakes import WEB, WEB_1, FakeClock, exec_event
 from vigil.config import parse_config
 from vigil.errors import RuntimeActionError
 from vigil.models import HOST_CONTAINER, Alert, Severity, Workload
@@ -60,14 +60,6 @@ class Recorder:
 NAMES = ["freeze", "kill", "kill-tree", "forensics", "delete-pod", "thaw", "stop-container"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def alert(severity: Severity = Severity.HIGH, **kw: object) -> Alert:
     event = exec_event("/bin/nc")
     event = replace(event, container=WEB_1, workload=WEB, ktime_ns=1_000_000)
@@ -84,7 +76,7 @@ def make(
     *,
     config: ResponseConfig | None = None,
     recorder: Recorder | None = None,
-    clock: Clock | None = None,
+    clock: FakeClock[float] | None = None,
 ) -> tuple[Responder, Recorder, AuditLog]:
     recorder = recorder or Recorder()
     config = config or ResponseConfig(cooldown=0)
@@ -98,7 +90,11 @@ def make(
         audit=audit,
         approvals=ApprovalBook(store.pending_actions),
         guardrails=Guardrails(
-            config, clock=clock or Clock(), agent_pid=1, agent_cgroups=frozenset(), environ={}
+            config,
+            clock=clock or FakeClock(1000.0),
+            agent_pid=1,
+            agent_cgroups=frozenset(),
+            environ={},
         ),
         monotonic_ns=lambda: 6_000_000,
     )
@@ -217,7 +213,7 @@ def test_agent_own_container_and_namespace_are_protected(tmp_path: Path) -> None
 
 
 def test_rate_limits_and_cooldown(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     config = ResponseConfig(rate_per_workload=2, rate_overall=3, rate_window=60, cooldown=10)
     responder, recorder, _ = make(tmp_path, [book()], config=config, clock=clock)
     first, again = alert(), alert(id="a-2")
