@@ -62,9 +62,12 @@ async def test_trims_once_ready_then_periodically_until_stopped() -> None:
 async def test_stopping_before_ready_never_trims() -> None:
     ready, stop = asyncio.Event(), asyncio.Event()
     calls: list[int] = []
-    task = asyncio.create_task(
-        release_freed_memory(ready, stop, trim=lambda: bool(calls.append(1)))
-    )
+
+    def trim() -> bool:
+        calls.append(1)
+        return False
+
+    task = asyncio.create_task(release_freed_memory(ready, stop, trim=trim))
     stop.set()
     assert await asyncio.wait_for(task, 1) == 0
     assert calls == []

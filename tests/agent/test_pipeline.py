@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -246,7 +246,7 @@ def test_agent_remembers_in_the_kernel_only_execs_found_allowed(tmp_path: Path) 
         rule: str = "Flagged command"
         severity: Severity = Severity.LOW
         message: str = "flagged"
-        mitre: tuple[str, ...] = ()
+        mitre: list[str] = field(default_factory=list)
 
     class FlagCommands:
         def observe(self, event: Event) -> list[RuleHit]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -110,8 +111,8 @@ CASES = [
 def test_each_kind_of_deviation_is_one_alert_for_its_first_occurrence(
     kind: str,
     rule: str,
-    make,
-    says: str,  # type: ignore[no-untyped-def]
+    make: Callable[[Event], Event],
+    says: str,
 ) -> None:
     book, template = web_book()
     event = make(template)
@@ -122,7 +123,8 @@ def test_each_kind_of_deviation_is_one_alert_for_its_first_occurrence(
     assert deviation.message.startswith(f"new {deviation.message.split(' ')[1]}")
     # the same behaviour again, from this replica or another one, is not reported twice
     assert book.observe(event) == []
-    other = replace(event, container=replace(event.container, id="web-z"))  # type: ignore[arg-type]
+    assert event.container is not None
+    other = replace(event, container=replace(event.container, id="web-z"))
     assert book.observe(other) == []
     # and the profile itself is unchanged: locked profiles do not learn
     assert book.all()[0].state.value == "locked"

@@ -3,7 +3,8 @@ and speak exactly once for each new kind of behaviour."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.fixtures.traces import (
 )
 from vigil.detect.policy import ProfilePolicies
 from vigil.detect.profiles import ProfileBook
+from vigil.models import Event
 
 
 def test_steady_workload_converges_and_locks_by_itself() -> None:
@@ -78,8 +80,8 @@ def test_bursty_workload_waits_for_its_own_activity_not_the_clock() -> None:
     ],
 )
 def test_after_lock_benign_replicas_raise_no_alert(
-    fixture: str, generator, start_after: int
-) -> None:  # type: ignore[no-untyped-def]
+    fixture: str, generator: Callable[[int, datetime], Iterator[Event]], start_after: int
+) -> None:
     trace = read_trace(fixture)
     book, clock = learnt_book(trace)
     start = trace[-1].time + timedelta(seconds=1)

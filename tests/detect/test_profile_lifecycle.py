@@ -127,7 +127,7 @@ def test_partial_when_the_first_container_predates_the_agent() -> None:
     # without a creation time: a first event that is not an exec means we missed the start
     other = Workload("shop", "Deployment", "api", "api")
     book.observe(on(connect_event("10.0.0.1", 80), replace(WEB_1, id="api-1"), other))
-    assert book.get(other.key).partial is True  # type: ignore[union-attr]
+    assert book.get(other.key).partial is True
 
 
 def test_a_new_image_starts_a_new_version_and_old_replicas_keep_the_old_one() -> None:

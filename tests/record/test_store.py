@@ -14,7 +14,7 @@ from tests.fixtures.fakes import WEB, WEB_1, WEB_2, exec_event
 from tests.fixtures.stores import StoreOpener
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import StoreError
-from vigil.models import Alert, Severity
+from vigil.models import Alert, ContainerInfo, Severity
 from vigil.record.migrations import LATEST
 from vigil.record.store import DB_NAME, AlertFilter, Store, postgres_url
 
@@ -22,7 +22,9 @@ V1_DUMP = DATA / "store_v1.sql"
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def make_alert(number: int, *, severity: Severity = Severity.HIGH, container=WEB_1) -> Alert:
+def make_alert(
+    number: int, *, severity: Severity = Severity.HIGH, container: ContainerInfo = WEB_1
+) -> Alert:
     event = replace(exec_event(f"/bin/x{number}"), container=container, workload=WEB)
     return Alert(
         id=f"a{number:03d}",

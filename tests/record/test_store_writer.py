@@ -51,6 +51,8 @@ class SlowStore(Store):
 class TimedOutput:
     """Notes when each alert reached it (monotonic seconds)."""
 
+    name = "timed"
+
     def __init__(self) -> None:
         self.seen: list[tuple[float, str]] = []
 

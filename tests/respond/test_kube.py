@@ -107,7 +107,7 @@ def controller(
 def kmock(kmock: km.KubernetesEmulator) -> km.KubernetesEmulator:
     """kmock's own fixture, with the resources declared as an empty cluster has them."""
     for resource in ("v1/pods", "apps/v1/replicasets", "batch/v1/jobs"):
-        kmock.resources[resource] = {}
+        kmock.resources[resource] = km.ResourceInfo()  # what kmock makes of `= {}`
     return kmock
 
 

@@ -5,12 +5,16 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures import REPO
 
 BENCH = REPO / "bench" / "response_latency.py"
 
 
-def test_response_benchmark_runs(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_response_benchmark_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = importlib.util.spec_from_file_location("response_latency", BENCH)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)

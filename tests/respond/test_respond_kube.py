@@ -3,6 +3,7 @@ emulates the API): the right requests are made, and every guardrail holds."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -11,7 +12,8 @@ from lightkube import AsyncClient, KubeConfig
 
 from tests.fixtures.fakes import WEB_1, FakeClock, exec_event
 from vigil.errors import RuntimeActionError
-from vigil.kube.actions import QUARANTINE_LABEL, KubeActions, PodRef
+from vigil.kube.actions import QUARANTINE_LABEL, KubeActions
+from vigil.kube.objects import PodRef
 from vigil.kube.owners import Controller, OwnerCache, Readiness
 from vigil.models import Alert, Severity, Workload, utcnow
 from vigil.respond.actions import ActionKit
@@ -23,7 +25,9 @@ NS = "shop"
 POD = PodRef(NS, "web-7d9f-abcde")
 
 
-def pod(name: str, namespace: str = NS, owner: tuple[str, str] | None = ("ReplicaSet", "web-7d9f")):
+def pod(
+    name: str, namespace: str = NS, owner: tuple[str, str] | None = ("ReplicaSet", "web-7d9f")
+) -> dict[str, Any]:
     refs = (
         [
             {
@@ -45,7 +49,7 @@ def pod(name: str, namespace: str = NS, owner: tuple[str, str] | None = ("Replic
     }
 
 
-def workload_spec(replicas: int) -> dict:
+def workload_spec(replicas: int) -> dict[str, Any]:
     template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}
     return {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": template}
 
@@ -86,8 +90,12 @@ def seed(kmock: KubernetesEmulator, ready: int = 3) -> None:
     }
 
 
+#: kmock's emulated API server and a real lightkube client talking to it
+KubeCluster = tuple[KubernetesEmulator, AsyncClient]
+
+
 @pytest_asyncio.fixture
-async def cluster() -> AsyncIterator[tuple[KubernetesEmulator, AsyncClient]]:
+async def cluster() -> AsyncIterator[KubeCluster]:
     async with KubernetesEmulator() as kmock, Server(kmock) as server:
         config = KubeConfig.from_dict(
             {
@@ -114,7 +122,7 @@ def writes(kmock: KubernetesEmulator) -> list[tuple[str, str, object]]:
 
 
 @pytest.mark.asyncio
-async def test_delete_pod_checks_the_owner_then_deletes(cluster) -> None:
+async def test_delete_pod_checks_the_owner_then_deletes(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
     detail = await KubeActions(client, min_healthy_replicas=2).delete_pod(POD)
@@ -128,7 +136,7 @@ async def test_delete_pod_checks_the_owner_then_deletes(cluster) -> None:
 
 
 @pytest.mark.asyncio
-async def test_delete_pod_keeps_the_minimum_of_healthy_replicas(cluster) -> None:
+async def test_delete_pod_keeps_the_minimum_of_healthy_replicas(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=2)
     with pytest.raises(RuntimeActionError, match="Deployment web has 2 ready replica"):
@@ -137,7 +145,7 @@ async def test_delete_pod_keeps_the_minimum_of_healthy_replicas(cluster) -> None
 
 
 @pytest.mark.asyncio
-async def test_a_bare_pod_is_never_deleted(cluster) -> None:
+async def test_a_bare_pod_is_never_deleted(cluster: KubeCluster) -> None:
     kmock, client = cluster
     kmock.objects["v1/pods", NS, "lonely"] = pod("lonely", owner=None)
     with pytest.raises(RuntimeActionError, match="no controller that would restart it"):
@@ -146,7 +154,7 @@ async def test_a_bare_pod_is_never_deleted(cluster) -> None:
 
 
 @pytest.mark.asyncio
-async def test_protected_namespaces_get_no_request_at_all(cluster) -> None:
+async def test_protected_namespaces_get_no_request_at_all(cluster: KubeCluster) -> None:
     kmock, client = cluster
     kube = KubeActions(client, protected_namespaces=frozenset({"kube-system", "vigil"}))
     for ns in ("kube-system", "vigil"):
@@ -160,7 +168,7 @@ async def test_protected_namespaces_get_no_request_at_all(cluster) -> None:
 
 
 @pytest.mark.asyncio
-async def test_isolate_scale_label_annotate_cordon_and_event(cluster) -> None:
+async def test_isolate_scale_label_annotate_cordon_and_event(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock)
     kube = KubeActions(client)
@@ -210,8 +218,8 @@ class PodRecord:
     id: str = "web-1"
     runtime: str = "containerd"
     state_root: str = "/run/containerd/runc/k8s.io"
-    cgroup_paths: dict = field(default_factory=dict)
-    annotations: dict = field(
+    cgroup_paths: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(
         default_factory=lambda: {
             "io.kubernetes.pod.namespace": NS,
             "io.kubernetes.pod.name": POD.name,
@@ -236,7 +244,7 @@ def pod_alert(alert_id: str, namespace: str = NS) -> Alert:
 
 
 @pytest.mark.asyncio
-async def test_through_the_responder_dry_run_rate_limit_and_cooldown(cluster) -> None:
+async def test_through_the_responder_dry_run_rate_limit_and_cooldown(cluster: KubeCluster) -> None:
     from vigil.respond.settings import Playbook, PlaybookMatch
 
     kmock, client = cluster
@@ -283,7 +291,7 @@ def cached_kube(client: AsyncClient, clock: FakeClock[float], min_healthy: int =
 
 
 @pytest.mark.asyncio
-async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster) -> None:
+async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
     clock = FakeClock(1000.0)
@@ -306,7 +314,7 @@ async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_stale_count_is_read_again_and_its_news_is_honoured(cluster) -> None:
+async def test_a_stale_count_is_read_again_and_its_news_is_honoured(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
     clock = FakeClock(1000.0)
@@ -325,7 +333,7 @@ async def test_a_stale_count_is_read_again_and_its_news_is_honoured(cluster) -> 
 
 
 @pytest.mark.asyncio
-async def test_pods_deleted_since_the_read_count_as_gone(cluster) -> None:
+async def test_pods_deleted_since_the_read_count_as_gone(cluster: KubeCluster) -> None:
     """Two alerts on two pods of one ReplicaSet, before its status shows the first deletion."""
     kmock, client = cluster
     seed(kmock, ready=3)
@@ -339,7 +347,7 @@ async def test_pods_deleted_since_the_read_count_as_gone(cluster) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_failed_read_refuses_the_delete(cluster) -> None:
+async def test_a_failed_read_refuses_the_delete(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
     clock = FakeClock(1000.0)
@@ -355,7 +363,7 @@ async def test_a_failed_read_refuses_the_delete(cluster) -> None:
 
 
 @pytest.mark.asyncio
-async def test_an_unreachable_api_with_a_stale_count_deletes_nothing(cluster) -> None:
+async def test_an_unreachable_api_with_a_stale_count_deletes_nothing(cluster: KubeCluster) -> None:
     kmock, client = cluster
     seed(kmock, ready=3)
     clock = FakeClock(1000.0)
@@ -382,7 +390,7 @@ async def test_an_unreachable_api_with_a_stale_count_deletes_nothing(cluster) ->
 
 
 @pytest.mark.asyncio
-async def test_guardrails_hold_with_a_warm_cache(cluster) -> None:
+async def test_guardrails_hold_with_a_warm_cache(cluster: KubeCluster) -> None:
     """A cached owner never bypasses protected namespaces or the bare-pod rule."""
     kmock, client = cluster
     kmock.objects["v1/pods", NS, "lonely"] = pod("lonely", owner=None)

@@ -24,7 +24,7 @@ def start_ns_of(pid: int) -> int:
     return stat.start_ticks * TICK_NS
 
 
-def wait_exit(proc: subprocess.Popen, timeout: float = 5.0) -> int:
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int:
     return proc.wait(timeout=timeout)
 
 
@@ -103,6 +103,7 @@ def test_forensics_capture_of_a_live_process(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(opened)], env=env, stdout=subprocess.PIPE, text=True
     )
     try:
+        assert proc.stdout is not None
         port = int(proc.stdout.readline())
         capture = Forensics(tmp_path / "forensics").capture("alert/../1", [proc.pid])
         assert capture.directory == tmp_path / "forensics" / "alert_.._1"

@@ -3,9 +3,11 @@ audit trail of the responder, over a real SQLite store and a real audit file."""
 
 import asyncio
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,11 +16,12 @@ from vigil.config import parse_config
 from vigil.errors import RuntimeActionError
 from vigil.models import HOST_CONTAINER, Alert, Severity, Workload
 from vigil.record.store import Store
-from vigil.respond.approvals import ApprovalBook
+from vigil.respond.actions import Action, ContainerTarget
+from vigil.respond.approvals import ApprovalBook, PendingAction
 from vigil.respond.audit import AuditLog, verify
 from vigil.respond.guardrails import Guardrails
 from vigil.respond.responder import ApprovalError, Responder, matches, with_forensics_first
-from vigil.respond.settings import ActionStep, Playbook, PlaybookMatch, ResponseConfig
+from vigil.respond.settings import ActionItem, ActionStep, Playbook, PlaybookMatch, ResponseConfig
 
 
 @dataclass
@@ -38,13 +41,13 @@ class Lookup:
 class Recorder:
     """Actions that record their calls; ``fail``/``hang`` name the ones that misbehave."""
 
-    def __init__(self, fail: set[str] = frozenset(), hang: set[str] = frozenset()) -> None:
+    def __init__(self, fail: Iterable[str] = (), hang: Iterable[str] = ()) -> None:
         self.calls: list[str] = []
         self.fail, self.hang = set(fail), set(hang)
 
-    def registry(self, names: list[str]) -> dict:
-        def make(name: str):
-            async def action(alert: Alert, target: Record) -> str:
+    def registry(self, names: list[str]) -> dict[str, Action]:
+        def make(name: str) -> Action:
+            async def action(alert: Alert, target: ContainerTarget) -> str:
                 self.calls.append(name)
                 if name in self.hang:
                     await asyncio.sleep(10)
@@ -101,7 +104,9 @@ def make(
     return responder, recorder, audit
 
 
-def book(mode: str = "auto", actions=("freeze",), **match: object) -> Playbook:
+def book(
+    mode: str = "auto", actions: Sequence[ActionItem] = ("freeze",), **match: object
+) -> Playbook:
     return Playbook("pb", PlaybookMatch(**match), mode, tuple(actions))  # type: ignore[arg-type]
 
 
@@ -139,7 +144,7 @@ def test_the_issue_config_reads_and_acts_as_written(tmp_path: Path) -> None:
         ({"namespaces": frozenset({"shop"}), "kinds": frozenset({"rule"})}, False),
     ],
 )
-def test_matching_on_tags_workloads_labels_rules(match: dict, expected: bool) -> None:
+def test_matching_on_tags_workloads_labels_rules(match: dict[str, Any], expected: bool) -> None:
     assert matches(book(**match), alert(tags=["x"]), {"team": "shop"}) is expected
 
 
@@ -241,12 +246,21 @@ def test_rate_limits_and_cooldown(tmp_path: Path) -> None:
     assert recorder.calls == ["freeze"] * 4
 
 
+def stored(approvals: ApprovalBook, action_id: str) -> PendingAction:
+    """The pending action as the store has it now (the test knows it exists)."""
+    action = approvals.get(action_id)
+    assert action is not None
+    return action
+
+
 def test_approval_flow_pending_then_done(tmp_path: Path) -> None:
     responder, recorder, audit = make(tmp_path, [book("approve", ("freeze",))])
     held = alert()
     asyncio.run(responder.respond(held))
     assert recorder.calls == []
-    (pending,) = responder.approvals.find("pending")
+    approvals = responder.approvals
+    assert approvals is not None
+    (pending,) = approvals.find("pending")
     assert held.actions[0].outcome == "pending"
     assert pending.id in held.actions[0].detail
     done = asyncio.run(responder.approve(pending.id, actor="alice", reason="confirmed"))
@@ -254,7 +268,7 @@ def test_approval_flow_pending_then_done(tmp_path: Path) -> None:
     assert done.state == "done"
     assert done.decided_by == "alice"
     assert done.results[0]["outcome"] == "done"
-    assert responder.approvals.get(pending.id).state == "done"  # persisted
+    assert stored(approvals, pending.id).state == "done"  # persisted
     with pytest.raises(ApprovalError, match="already done") as twice:
         asyncio.run(responder.approve(pending.id, actor="bob"))
     assert twice.value.status == 409
@@ -272,11 +286,13 @@ def test_approval_flow_denied_and_expired(tmp_path: Path) -> None:
     responder, recorder, audit = make(tmp_path, [book("approve", ("kill",))])
     asyncio.run(responder.respond(alert()))
     asyncio.run(responder.respond(alert(id="a-2")))
-    first, second = sorted(responder.approvals.find("pending"), key=lambda a: a.alert["id"])
+    approvals = responder.approvals
+    assert approvals is not None
+    first, second = sorted(approvals.find("pending"), key=lambda a: a.alert["id"])
     denied = responder.deny(first.id, actor="bob", reason="false positive")
     assert denied.state == "denied"
-    assert responder.approvals.get(first.id).reason == "false positive"
-    responder.approvals._now = lambda: datetime.now(UTC) + timedelta(hours=1)
+    assert stored(approvals, first.id).reason == "false positive"
+    approvals._now = lambda: datetime.now(UTC) + timedelta(hours=1)
     with pytest.raises(ApprovalError, match="already expired"):
         asyncio.run(responder.approve(second.id, actor="carol"))
     with pytest.raises(ApprovalError, match="no action") as unknown:
