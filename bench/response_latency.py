@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class ExecFinding:
     rule: str = "bench.exec"
     severity: Severity = Severity.CRITICAL
     message: str = "bench exec"
-    mitre: tuple[str, ...] = ()
+    mitre: list[str] = field(default_factory=list)
 
 
 class ExecOf:

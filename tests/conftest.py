@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.postgres import Cluster, throwaway_cluster
+from tests.fixtures.postgres import Cluster, throwaway_cluster
+from tests.fixtures.stores import StoreOpener
 from vigil.record.store import Store
-
-StoreOpener = Callable[[], Store]
 
 
 @pytest.fixture(scope="session")
