@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import WEB, WEB_1, FakeRecord, FixedIdentity, TableIdentity, exec_event
+from tests.fixtures.fakes import WEB, WEB_1, FakeRecord, FixedIdentity, TableIdentity, exec_event
 from vigil.models import Alert, Severity, utcnow
 from vigil.record.writer import StoreWriter
 from vigil.respond.audit import AuditLog, verify
