@@ -441,7 +441,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
     workload = data.get("workload")
     return Event(
         type=EventType(data["type"]),
-        time=datetime.fromisoformat(data["time"].replace("Z", "+00:00")),
+        time=parse_rfc3339(data["time"]),
         ktime_ns=int(data.get("ktime_ns", 0)),
         cgroup_id=int(data.get("cgroup_id", 0)),
         process=ProcessInfo.from_json(data["process"]),

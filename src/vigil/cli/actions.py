@@ -79,25 +79,23 @@ def _decide(
         )
 
 
-@actions_app.command("approve")
-def actions_approve(
-    action_id: Annotated[str, typer.Argument(help="The action's id (see `vigil actions list`).")],
-    reason: ReasonOption = "",
-    actor: ActorOption = None,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """Approve a held action: its ladder runs now; prints each result."""
-    _decide("approve", action_id, actor, reason, api, token)
+def _add_decision_command(verdict: str, help_text: str) -> None:
+    """``vigil actions approve|deny ID``: one shape, two verdicts."""
+
+    def command(
+        action_id: Annotated[
+            str, typer.Argument(help="The action's id (see `vigil actions list`).")
+        ],
+        reason: ReasonOption = "",
+        actor: ActorOption = None,
+        api: ApiOption = DEFAULT_API,
+        token: TokenOption = None,
+    ) -> None:
+        _decide(verdict, action_id, actor, reason, api, token)
+
+    command.__doc__ = help_text
+    actions_app.command(verdict)(command)
 
 
-@actions_app.command("deny")
-def actions_deny(
-    action_id: Annotated[str, typer.Argument(help="The action's id (see `vigil actions list`).")],
-    reason: ReasonOption = "",
-    actor: ActorOption = None,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """Deny a held action: nothing runs; the decision is recorded."""
-    _decide("deny", action_id, actor, reason, api, token)
+_add_decision_command("approve", "Approve a held action: its ladder runs now; prints each result.")
+_add_decision_command("deny", "Deny a held action: nothing runs; the decision is recorded.")

@@ -77,56 +77,49 @@ def profiles_list(
 def _select(
     action: str, workload: str | None, all_: bool, api: str, token: str | None
 ) -> list[str]:
-    try:
-        if all_ == (workload is not None):
-            raise ConfigError("give either a WORKLOAD or --all")
-        agent = client(api, token)
-        call = {"lock": agent.lock, "unlock": agent.unlock, "relearn": agent.relearn}[action]
-        return call(None if all_ else workload)
-    except VigilError as exc:
-        raise fail(exc) from None
+    if all_ == (workload is not None):
+        raise fail(ConfigError("give either a WORKLOAD or --all"))
+    selector = None if all_ else workload
+    return ask(api, token, lambda agent: getattr(agent, action)(selector))
 
 
-@profiles_app.command("lock")
-def profiles_lock(
-    workload: WorkloadArgument = None,
-    all_: AllOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """Stop learning now: lock one workload's profile, or all of them."""
-    locked = _select("lock", workload, all_, api, token)
-    for key in locked:
-        out().print(f"locked {key}", highlight=False)
-    if not locked:
-        out().print("nothing to lock: already locked")
+def _add_state_command(action: str, help_text: str, done: str, nothing: str) -> None:
+    """``vigil profiles lock|unlock|relearn (WORKLOAD | --all)``: one shape, three verbs."""
+
+    def command(
+        workload: WorkloadArgument = None,
+        all_: AllOption = False,
+        api: ApiOption = DEFAULT_API,
+        token: TokenOption = None,
+    ) -> None:
+        changed = _select(action, workload, all_, api, token)
+        for key in changed:
+            out().print(done.format(key=key), highlight=False)
+        if not changed and nothing:
+            out().print(nothing)
+
+    command.__doc__ = help_text
+    profiles_app.command(action)(command)
 
 
-@profiles_app.command("unlock")
-def profiles_unlock(
-    workload: WorkloadArgument = None,
-    all_: AllOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """Resume learning, keeping what was learnt; the profile locks again once it converges."""
-    unlocked = _select("unlock", workload, all_, api, token)
-    for key in unlocked:
-        out().print(f"unlocked {key}: learning", highlight=False)
-    if not unlocked:
-        out().print("nothing to unlock: already learning")
-
-
-@profiles_app.command("relearn")
-def profiles_relearn(
-    workload: WorkloadArgument = None,
-    all_: AllOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """Start a new, empty version and learn from scratch (the old version is kept)."""
-    for reference in _select("relearn", workload, all_, api, token):
-        out().print(f"relearning {reference}", highlight=False)
+_add_state_command(
+    "lock",
+    "Stop learning now: lock one workload's profile, or all of them.",
+    "locked {key}",
+    "nothing to lock: already locked",
+)
+_add_state_command(
+    "unlock",
+    "Resume learning, keeping what was learnt; the profile locks again once it converges.",
+    "unlocked {key}: learning",
+    "nothing to unlock: already learning",
+)
+_add_state_command(
+    "relearn",
+    "Start a new, empty version and learn from scratch (the old version is kept).",
+    "relearning {key}",
+    "",
+)
 
 
 @profiles_app.command("export")
@@ -154,7 +147,7 @@ def profiles_import(
     api: ApiOption = DEFAULT_API,
     token: TokenOption = None,
 ) -> None:
-    """Install a profile from YAML as the workload's new version (validated first: file:line)."""
+    """Install a profile from YAML as its workload's new version (checked: file:line:column)."""
     try:
         try:
             if file.stat().st_size > MAX_DOCUMENT_BYTES:

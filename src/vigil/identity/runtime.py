@@ -16,6 +16,7 @@ from typing import Any
 
 from vigil.errors import truncate
 from vigil.identity.cgroups import CONTAINER_ID_RE
+from vigil.models import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +264,14 @@ def parse_timestamp(value: object) -> datetime | None:
     """RFC 3339 with up to nanoseconds (Go's format) → aware datetime; None if malformed."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
+    text = value.strip()
     head, dot, rest = text.partition(".")
     if dot:
         digits = len(rest) - len(rest.lstrip("0123456789"))
         # Python takes at most microseconds
         text = f"{head}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_rfc3339(text)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from vigil.api.deps import AgentDep
 from vigil.errors import StoreError, truncate
-from vigil.models import Severity, rfc3339
+from vigil.models import Severity, parse_rfc3339, rfc3339
 from vigil.record.store import AlertFilter
 
 router = APIRouter(tags=["alerts"])
@@ -17,7 +16,7 @@ def _moment(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_rfc3339(value)
     except ValueError:
         raise HTTPException(422, f"{name} must be RFC 3339, not {truncate(value, 40)!r}") from None
     if moment.tzinfo is None:
