@@ -65,19 +65,43 @@ class _CollectingOutput:
         pass
 
 
-async def _http_backend() -> tuple[asyncio.Server, int]:
-    """A tiny HTTP server on loopback that the demo workload calls."""
+class _HttpBackend:
+    """A tiny HTTP server on loopback that the demo workload calls.
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, TimeoutError):
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=2.0)
-            writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-            await writer.drain()
-        writer.close()
+    :meth:`close` ends the connections still open, so that their handlers return on their own:
+    a handler cancelled when the event loop shuts down makes asyncio print a traceback.
+    """
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = int(server.sockets[0].getsockname()[1])
-    return server, port
+    def __init__(self) -> None:
+        self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._open[task] = writer
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError, TimeoutError):
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=2.0)
+                writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                await writer.drain()
+        finally:
+            writer.close()
+            if task is not None:
+                self._open.pop(task, None)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        handlers = list(self._open)
+        for writer in self._open.values():
+            writer.close()  # the handler's read ends with EOF, and the handler returns
+        if handlers:
+            await asyncio.wait(handlers, timeout=5.0)
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout: float = STEP_TIMEOUT) -> None:
@@ -105,8 +129,8 @@ class Demo:
     async def run(self) -> int:
         self.step("Building a busybox root filesystem")
         rootfs = await asyncio.to_thread(build_busybox_rootfs, self.workdir / "rootfs")
-        backend, known_port = await _http_backend()
-        stranger, unknown_port = await _http_backend()
+        backend, stranger = _HttpBackend(), _HttpBackend()
+        known_port, unknown_port = await backend.start(), await stranger.start()
         options = RunOptions(
             data_dir=self.workdir / "data",
             config=AgentConfig(learning_period=None, playbooks=DEMO_PLAYBOOKS),
@@ -125,8 +149,8 @@ class Demo:
             with contextlib.suppress(Exception):
                 await pipeline
             store.close()
-            backend.close()
-            stranger.close()
+            await backend.close()
+            await stranger.close()
 
     async def _wait_ready(self, agent: Agent, pipeline: asyncio.Task[None]) -> None:
         ready = asyncio.create_task(agent.ready.wait())
