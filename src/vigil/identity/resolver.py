@@ -135,7 +135,7 @@ class IdentityResolver:
         path says (:func:`vigil.identity.unsettled.workload_without_state`).
         """
         try:
-            identity = self._resolve(cgroup_id, pid, recheck)
+            identity = self._resolve(cgroup_id, pid, recheck, settle)
             return replace(identity, pending=False) if settle and identity.pending else identity
         except Exception as exc:  # one bad input must not stop the pipeline
             self._warn("resolve", f"identity of pid {pid} unresolved: {truncate(exc, 120)}")
@@ -202,7 +202,9 @@ class IdentityResolver:
         return len(self._by_path)
 
     # -- resolution ------------------------------------------------------------------------
-    def _resolve(self, cgroup_id: int, pid: int, recheck: bool = False) -> Identity:
+    def _resolve(
+        self, cgroup_id: int, pid: int, recheck: bool = False, settle: bool = False
+    ) -> Identity:
         if self._owners is not None and self._owners.generation != self._owners_seen:
             self._rederive_workloads()
         path = self._tree.path_of(cgroup_id) if self._tree else None
@@ -214,7 +216,9 @@ class IdentityResolver:
             if self._tree is not None and self._tree.inode_of(path) == cgroup_id:
                 self._tree.remember(cgroup_id, path)  # created since the last scan
         cached = self._by_path.get(path)
-        if cached is not None and not (recheck and self._state_appeared(path)):
+        if cached is not None and not (
+            (recheck and self._state_appeared(path)) or (settle and cached.pending)
+        ):
             return cached
         identity, settled = self._identity_for_path(path)
         ttl = None if settled else self._retry_interval
