@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.agents import RunningAgent, cli, wait_for
+from tests.fixtures.identity_host import CRI_ANNOTATIONS
 from tests.fixtures.marks import E2E
 from vigil.identity import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
@@ -116,13 +117,7 @@ def test_containerd_like_kubepods_container(
     rootfs: Path, tmp_path: Path, resolver: IdentityResolver, k8s_root: str, pod_cgroup: str
 ) -> None:
     container_id = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex, as containerd names them
-    annotations = {
-        "io.kubernetes.cri.container-type": "container",
-        "io.kubernetes.cri.sandbox-namespace": "data",
-        "io.kubernetes.cri.sandbox-name": "db-0",
-        "io.kubernetes.cri.container-name": "postgres",
-        "io.kubernetes.cri.image-name": "docker.io/library/postgres:16",
-    }
+    annotations = CRI_ANNOTATIONS
     with RuncContainer(
         container_id,
         rootfs,
@@ -208,13 +203,7 @@ def test_agent_names_no_profile_after_a_bare_container_id(
 ) -> None:
     """containerd's layout: runc's setup of the container runs in its kubepods cgroup before
     the state exists; those events are held and learnt into the pod's workload."""
-    annotations = {
-        "io.kubernetes.cri.container-type": "container",
-        "io.kubernetes.cri.sandbox-namespace": "data",
-        "io.kubernetes.cri.sandbox-name": "db-0",
-        "io.kubernetes.cri.container-name": "postgres",
-        "io.kubernetes.cri.image-name": "docker.io/library/postgres:16",
-    }
+    annotations = CRI_ANNOTATIONS
     ids = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(3)]
     (tmp_path / "agent").mkdir()
     with RunningAgent(tmp_path / "agent", "profiles: {learning_period: null}\n") as agent:
