@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
+from vigil.identity.hold import HoldLimits, IdentityHold
 from vigil.models import Alert, ContainerInfo, Event, EventType, Workload, utcnow
 from vigil.profile_service import ProfileFilter, ProfileService
 from vigil.record.metrics import AgentMetrics
@@ -39,11 +41,19 @@ class ResolvedIdentity(Protocol):
     @property
     def workload(self) -> Workload: ...
 
+    @property
+    def cgroup_path(self) -> str: ...
+
+    @property
+    def pending(self) -> bool: ...
+
 
 class Attributor(Protocol):
     """Identity as the pipeline needs it (vigil.identity.IdentityResolver fits)."""
 
-    def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> ResolvedIdentity: ...
+    def resolve(
+        self, cgroup_id: int, pid: int, *, recheck: bool = False, settle: bool = False
+    ) -> ResolvedIdentity: ...
 
 
 class Agent:
@@ -64,6 +74,8 @@ class Agent:
         profile_filter: ProfileFilter | None = None,
         writer: StoreWriter | None = None,
         store_hooks: Sequence[Callable[[Alert], None]] = (),
+        hold_limits: HoldLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sensor = sensor
         self.identity = identity
@@ -85,6 +97,11 @@ class Agent:
         self.metrics = metrics or AgentMetrics()
         self.metrics.live.add(self._live_metrics)
         self.metrics.include(responder.metrics.latency)
+        #: events of containers whose runtime state is not readable yet wait here
+        self.hold: IdentityHold[ResolvedIdentity] = IdentityHold(
+            identity, hold_limits or HoldLimits(), clock, self.metrics.identity_hold
+        )
+        self._pipeline = asyncio.Lock()  # the hold's timer and the consumer take turns
         self._event_counters: dict[EventType, Any] = {}  # labelled children, looked up once
         #: called with every recorded alert in the store's writer, after the alert is stored
         #: (store writes of their own: e.g. grouping alerts into incidents)
@@ -106,6 +123,7 @@ class Agent:
         self.writer.start()
         self.profile_service.bind(asyncio.get_running_loop())
         flusher = asyncio.create_task(self._flush_periodically())
+        releaser = asyncio.create_task(self._release_held_periodically())
         try:
             async with self.sensor, self.responder:
                 self.profile_service.announce(self.profiles.all())  # loaded from the store
@@ -117,16 +135,18 @@ class Agent:
                 done, _ = await asyncio.wait(
                     {consumer, stopper}, return_when=asyncio.FIRST_COMPLETED
                 )
-                for task in (consumer, stopper):
+                for task in (consumer, stopper, releaser):
                     if task not in done:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
+                await self._handle_ready(self.hold.drain())  # held: attributed as they stand
                 if consumer in done:
                     consumer.result()  # re-raise a sensor failure
         finally:
             self.running = False
             self.ready.clear()
+            releaser.cancel()
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
@@ -136,7 +156,8 @@ class Agent:
     async def _consume(self) -> None:
         async for event in self.sensor.events():
             try:
-                await self.handle(event)
+                async with self._pipeline:
+                    await self.handle(event)
             except Exception:  # one bad event must never stop the agent
                 self.events_failed += 1
                 self.metrics.events_failed.inc()
@@ -145,24 +166,50 @@ class Agent:
                 )
 
     async def handle(self, event: Event) -> list[Alert]:
-        """Attribute, detect, respond and record one event; returns the alerts it raised."""
+        """Attribute, detect, respond and record one event; returns the alerts raised by it
+        and by the held events it released (none while it is held itself)."""
         counter = self._event_counters.get(event.type)
         if counter is None:
             counter = self._event_counters[event.type] = self.metrics.events.labels(str(event.type))
         counter.inc()
-        if event.container is None:
-            # an exec may be a new container's first program: its cgroup's early answer
-            # ("no runtime state yet") is checked again
-            who = self.identity.resolve(
-                event.cgroup_id, event.process.pid, recheck=event.type is EventType.EXEC
-            )
-            # in place: attribution is the last step of building an event (see vigil.models)
-            event.container, event.workload = who.container, who.workload
-            # identity's runtime record (when it has one) says when the container was created:
-            # a container older than the agent gives a partial profile
-            created = getattr(getattr(who, "record", None), "created", None)
-            if isinstance(created, datetime):
-                self.profiles.note_container(who.container.id, created)
+        if event.container is not None:  # attributed already (a replay)
+            return await self._judge(event)
+        # an exec may be a new container's first program: its cgroup's early answer
+        # ("no runtime state yet") is checked again; events of a container whose state is not
+        # readable yet are held and come back with its identity (vigil.identity.hold)
+        return await self._handle_ready(
+            self.hold.admit(event, recheck=event.type is EventType.EXEC)
+        )
+
+    async def _handle_ready(self, ready: list[tuple[Event, ResolvedIdentity]]) -> list[Alert]:
+        alerts: list[Alert] = []
+        for event, who in ready:
+            self._attribute(event, who)
+            alerts += await self._judge(event)
+        return alerts
+
+    def _attribute(self, event: Event, who: ResolvedIdentity) -> None:
+        # in place: attribution is the last step of building an event (see vigil.models)
+        event.container, event.workload = who.container, who.workload
+        # identity's runtime record (when it has one) says when the container was created:
+        # a container older than the agent gives a partial profile
+        created = getattr(getattr(who, "record", None), "created", None)
+        if isinstance(created, datetime):
+            self.profiles.note_container(who.container.id, created)
+
+    async def release_held(self) -> list[Alert]:
+        """Hand on the held events whose identity settled or whose hold expired."""
+        return await self._handle_ready(self.hold.tick())
+
+    async def _release_held_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.hold.limits.tick)
+            if self.hold.cgroups:
+                async with self._pipeline:
+                    await self.release_held()
+
+    async def _judge(self, event: Event) -> list[Alert]:
+        """Detect, respond and record one attributed event."""
         alerts = [
             self._alert(finding)
             for detector in self.detectors

@@ -152,7 +152,9 @@ def test_freeze_of_unknown_container_is_recorded_as_failed(tmp_path: Path) -> No
 
 def test_one_bad_event_does_not_stop_the_agent(tmp_path: Path) -> None:
     class Flaky(TableIdentity):
-        def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> FixedIdentity:
+        def resolve(
+            self, cgroup_id: int, pid: int, *, recheck: bool = False, settle: bool = False
+        ) -> FixedIdentity:
             if pid == 666:
                 raise RuntimeError("boom")
             return super().resolve(cgroup_id, pid, recheck=recheck)
@@ -189,9 +191,11 @@ def test_profile_hooks_see_loaded_and_changed_profiles_and_record_marks_partial(
         record: Record | None = None
 
     class OldContainers(TableIdentity):
-        def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> FixedIdentity:
+        def resolve(
+            self, cgroup_id: int, pid: int, *, recheck: bool = False, settle: bool = False
+        ) -> FixedIdentity:
             # identity's runtime record: the container was created an hour before the agent
-            return WithRecord(WEB_1, WEB, Record(utcnow() - timedelta(hours=1)))
+            return WithRecord(WEB_1, WEB, record=Record(utcnow() - timedelta(hours=1)))
 
     sensor = QueueSensor()
     store = Store.open(tmp_path / "data")

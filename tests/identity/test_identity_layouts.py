@@ -342,9 +342,11 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
     class PerCaseIdentity:
         """Routes each test event (cgroup id = case index) to that case's fixture host."""
 
-        def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> Identity:
+        def resolve(
+            self, cgroup_id: int, pid: int, *, recheck: bool = False, settle: bool = False
+        ) -> Identity:
             _, _, resolver, real_id = hosts[cgroup_id]
-            return resolver.resolve(real_id, pid, recheck=recheck)
+            return resolver.resolve(real_id, pid, recheck=recheck, settle=settle)
 
     sensor = QueueSensor()
     store = Store.open(tmp_path / "data")

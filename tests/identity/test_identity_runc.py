@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.fixtures.agents import RunningAgent, cli, wait_for
+from tests.fixtures.identity_host import CRI_ANNOTATIONS
 from tests.fixtures.marks import E2E
 from vigil.identity import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
@@ -112,13 +117,7 @@ def test_containerd_like_kubepods_container(
     rootfs: Path, tmp_path: Path, resolver: IdentityResolver, k8s_root: str, pod_cgroup: str
 ) -> None:
     container_id = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex, as containerd names them
-    annotations = {
-        "io.kubernetes.cri.container-type": "container",
-        "io.kubernetes.cri.sandbox-namespace": "data",
-        "io.kubernetes.cri.sandbox-name": "db-0",
-        "io.kubernetes.cri.container-name": "postgres",
-        "io.kubernetes.cri.image-name": "docker.io/library/postgres:16",
-    }
+    annotations = CRI_ANNOTATIONS
     with RuncContainer(
         container_id,
         rootfs,
@@ -197,3 +196,44 @@ def test_container_started_before_the_agent_is_found_then_forgotten(
         assert identity.record == record
     assert container_id in resolver.scan().removed
     assert all(r.id != container_id for r in resolver.containers())
+
+
+def test_agent_names_no_profile_after_a_bare_container_id(
+    rootfs: Path, tmp_path: Path, k8s_root: str, pod_cgroup: str
+) -> None:
+    """containerd's layout: runc's setup of the container runs in its kubepods cgroup before
+    the state exists; those events are held and learnt into the pod's workload."""
+    annotations = CRI_ANNOTATIONS
+    ids = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(3)]
+    (tmp_path / "agent").mkdir()
+    with RunningAgent(tmp_path / "agent", "profiles: {learning_period: null}\n") as agent:
+        for index, container_id in enumerate(ids):
+            with RuncContainer(
+                container_id,
+                rootfs,
+                tmp_path / f"bundle{index}",
+                ["/bin/sh", "-c", "/bin/cat /etc/hostname; /bin/sleep 60"],
+                annotations=annotations,
+                cgroups_path=f"{pod_cgroup}/{container_id}",
+                root=k8s_root,
+            ):
+
+                def learned() -> list[dict[str, Any]] | None:
+                    listed: list[dict[str, Any]] = json.loads(
+                        cli("profiles", "list", "--json", "--api", agent.api).stdout
+                    )
+                    db = [p for p in listed if p["key"] == "data/StatefulSet/db/postgres"]
+                    if db and {"/bin/cat", "/bin/sleep"} <= set(db[0]["executables"]):
+                        return listed
+                    return None
+
+                listed = wait_for(learned, "the pod's workload to learn the container")
+        keys = [p["key"] for p in listed]
+        with urllib.request.urlopen(f"{agent.api}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+    hold_lines = [line for line in metrics.splitlines() if line.startswith("vigil_identity_")]
+    print("\n".join(hold_lines))  # hold figures, for the report (-s)
+    assert not [k for k in keys if any(c in k for c in ids)], keys
+    assert keys.count("data/StatefulSet/db/postgres") == 1
+    held = [float(x.split()[-1]) for x in hold_lines if x.startswith("vigil_identity_held")]
+    assert held and held[0] > 0, "runc's setup of the container was not held"

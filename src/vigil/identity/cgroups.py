@@ -84,6 +84,23 @@ def parse_container_path(path: str) -> ContainerRef | None:
     return None
 
 
+# a pod's uid in its cgroup: ``pod<uid>`` (cgroupfs) or ``kubepods-<qos>-pod<uid>.slice``
+# (systemd, dashes written as underscores); static pods' uids are plain 32-hex hashes
+_POD_UID_RE = re.compile(r"^(?:kubepods(?:-[a-z]+)?-)?pod([0-9a-f][0-9a-f_-]{30,35})(?:\.slice)?$")
+
+
+def pod_uid_of(path: str) -> str | None:
+    """The uid of the Kubernetes pod a cgroup path lies in (dashed form), if it names one."""
+    parts = [p for p in path.split("/") if p]
+    if not _under_kubepods(parts):
+        return None
+    for part in reversed(parts):
+        match = _POD_UID_RE.match(part)
+        if match:
+            return match.group(1).replace("_", "-")
+    return None
+
+
 def _under_kubepods(parts: list[str]) -> bool:
     return any(
         p == "kubepods" or p.startswith("kubepods.") or p.startswith("kubepods-") for p in parts

@@ -103,6 +103,11 @@ class Identity:
     #: cgroup2 path relative to the mount (``/kubepods/…``); "" when it could not be learnt
     cgroup_path: str = ""
     record: ContainerRecord | None = None
+    #: not final yet: the layout names a container whose runtime state is not readable yet
+    #: (the runtime writes it after setting the cgroup up); the agent holds such events and
+    #: asks again (see :mod:`vigil.identity.hold`). The other fields are the answer to use if
+    #: the state never appears.
+    pending: bool = False
 
     @property
     def is_host(self) -> bool:

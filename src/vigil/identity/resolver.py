@@ -33,14 +33,15 @@ from vigil.identity.runtime import (
     read_state,
     state_mtime_ns,
 )
+from vigil.identity.unsettled import workload_without_state
 from vigil.identity.workload import (
     CONTAINER_NAME_KEYS,
+    FROM_CONTAINER_ID,
     PodOwners,
     derive_workload,
     first_annotation,
     image_of,
     pod_of,
-    workload_of,
 )
 from vigil.models import ContainerInfo
 
@@ -119,16 +120,23 @@ class IdentityResolver:
         self._scans_seen = 0
 
     # -- public API ------------------------------------------------------------------------
-    def resolve(self, cgroup_id: int, pid: int, *, recheck: bool = False) -> Identity:
+    def resolve(
+        self, cgroup_id: int, pid: int, *, recheck: bool = False, settle: bool = False
+    ) -> Identity:
         """The identity of the process ``pid`` in cgroup ``cgroup_id``; never raises.
 
         ``recheck``: an answer cached while the path had no runtime state is checked against
         the state roots again (a few stats). A runtime sets a container's cgroup up before it
         writes its state, so the exec of the container's first program asks with ``recheck``
         rather than inheriting the "not a container yet" answer of that setup.
+
+        A container-looking path whose state is not readable yet (while a state root exists)
+        is answered ``pending``; ``settle`` asks for the final answer instead: what the cgroup
+        path says (:func:`vigil.identity.unsettled.workload_without_state`).
         """
         try:
-            return self._resolve(cgroup_id, pid, recheck)
+            identity = self._resolve(cgroup_id, pid, recheck, settle)
+            return replace(identity, pending=False) if settle and identity.pending else identity
         except Exception as exc:  # one bad input must not stop the pipeline
             self._warn("resolve", f"identity of pid {pid} unresolved: {truncate(exc, 120)}")
             return host_identity()
@@ -194,7 +202,9 @@ class IdentityResolver:
         return len(self._by_path)
 
     # -- resolution ------------------------------------------------------------------------
-    def _resolve(self, cgroup_id: int, pid: int, recheck: bool = False) -> Identity:
+    def _resolve(
+        self, cgroup_id: int, pid: int, recheck: bool = False, settle: bool = False
+    ) -> Identity:
         if self._owners is not None and self._owners.generation != self._owners_seen:
             self._rederive_workloads()
         path = self._tree.path_of(cgroup_id) if self._tree else None
@@ -206,12 +216,14 @@ class IdentityResolver:
             if self._tree is not None and self._tree.inode_of(path) == cgroup_id:
                 self._tree.remember(cgroup_id, path)  # created since the last scan
         cached = self._by_path.get(path)
-        if cached is not None and not (recheck and self._state_appeared(path)):
+        if cached is not None and not (
+            (recheck and self._state_appeared(path)) or (settle and cached.pending)
+        ):
             return cached
         identity, settled = self._identity_for_path(path)
         ttl = None if settled else self._retry_interval
         self._by_path.put(path, identity, ttl=ttl)
-        if identity.record is None and not settled:
+        if not settled:
             ref = parse_container_path(path)
             self._unsettled.put(path, (ref.id,) if ref else tuple(plain_candidates(path)), ttl)
         else:
@@ -228,14 +240,25 @@ class IdentityResolver:
         candidates = [ref.id] if ref else plain_candidates(path)
         for candidate in candidates:
             record = self._record_for(candidate, ref, path)
-            if record is not None:
-                return Identity(record.container, record.workload, path, record), record.complete
+            if record is None:
+                continue
+            if record.complete:
+                return Identity(record.container, record.workload, path, record), True
+            workload = record.workload
+            if record.found.workload == FROM_CONTAINER_ID:  # nothing read names it
+                workload = workload_without_state(
+                    path, record.id, self._records.values(), self._owners
+                )
+            pending = ref is not None  # a runtime is writing it: held, asked again
+            return Identity(record.container, workload, path, record, pending), False
         if ref is None:
             # "/" and names that cannot be container ids will never become one
             return host_identity(path), not candidates
-        # the layout says container, but no runtime state is visible (yet, or to us)
+        # the layout says container, but no runtime state is visible (yet, or to us): held
+        # while a runtime that could write it is there, then what the path says
         container = ContainerInfo(ref.id, ref.id, "", ref.runtime)
-        return Identity(container, workload_of({}, ref.id, ""), path), False
+        workload = workload_without_state(path, ref.id, self._records.values(), self._owners)
+        return Identity(container, workload, path, pending=self._roots.present()), False
 
     def _record_for(
         self, container_id: str, ref: ContainerRef | None, path: str

@@ -116,6 +116,10 @@ class StateRoots:
                 if CONTAINER_ID_RE.match(name) and _has_state(path):
                     yield StateDir(name, root, runtime, path)
 
+    def present(self) -> bool:
+        """Some configured root exists: a runtime that could write a container's state is here."""
+        return any(os.path.isdir(root.path) for root in self.roots)
+
     def _runtime_dirs(self) -> Iterator[tuple[str, str]]:
         """(``--root`` directory, runtime name) pairs, namespaces expanded."""
         for root in self.roots:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -60,6 +60,7 @@ class AgentMetrics:
         )
         self.live = LiveCollector()
         self.registry.register(self.live)
+        self.identity_hold = HoldMetrics(self.registry)
 
     def include(self, collector: Collector) -> None:
         """Expose metrics a stage keeps itself (the responder's latency histogram)."""
@@ -70,3 +71,35 @@ class AgentMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class HoldMetrics:
+    """What the identity hold does (a :class:`vigil.identity.hold.HoldObserver`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.held_events = Counter(
+            "vigil_identity_held_events_total",
+            "Events held until their container's runtime state was readable",
+            registry=registry,
+        )
+        self.hold_seconds = Histogram(
+            "vigil_identity_hold_seconds",
+            "How long a cgroup's events waited for its identity, by how the hold ended",
+            ["outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+            registry=registry,
+        )
+        self.expired = Counter(
+            "vigil_identity_holds_expired_total",
+            "Holds attributed without runtime state, by why (age, count, total, stop)",
+            ["reason"],
+            registry=registry,
+        )
+
+    def held(self) -> None:
+        self.held_events.inc()
+
+    def released(self, waited: float, outcome: str) -> None:
+        self.hold_seconds.labels(outcome).observe(waited)
+        if outcome != "settled":
+            self.expired.labels(outcome).inc()
