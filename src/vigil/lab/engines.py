@@ -197,7 +197,7 @@ class ContainerdEngine:
         container_id = uuid.uuid4().hex + uuid.uuid4().hex
         cgroup = f"/kubepods/{pod.qos}/pod{pod.uid}/{container_id}"
         annotations = cri_annotations(pod, name, image)
-        flags = [arg for key, value in annotations.items() for arg in ("--annotation", f"{key}={value}")]
+        flags = [arg for kv in annotations.items() for arg in ("--annotation", "=".join(kv))]
         self._ctr(
             "run", "--detach", "--runc-binary", self.runc_binary, "--cgroup", cgroup,
             "--net-host", *flags, image, container_id, *args,
@@ -269,10 +269,8 @@ class CliEngine:
     def run(
         self, name: str, image: str, args: Sequence[str] = IDLE, *, pod: PodRef | None = None
     ) -> LabContainer:
-        container_id = run_tool(
-            [*self.tool, "run", "--detach", "--name", name, "--network", "host", *self.run_flags,
-             image, *args]  # fmt: skip
-        ).splitlines()[-1]
+        argv = [*self.tool, "run", "--detach", "--name", name, "--network", "host"]
+        container_id = run_tool([*argv, *self.run_flags, image, *args]).splitlines()[-1]
         pid = int(run_tool([*self.tool, "inspect", "--format", "{{.State.Pid}}", container_id]))
         return LabContainer(container_id, name, image, pid, pid_cgroup_path(pid))
 
@@ -281,10 +279,8 @@ class CliEngine:
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
     def remove(self, container_id: str) -> None:
-        subprocess.run(
-            [*self.tool, "rm", "--force", *self.rm_flags, container_id], capture_output=True, timeout=60,
-            check=False,
-        )  # fmt: skip
+        argv = [*self.tool, "rm", "--force", *self.rm_flags, container_id]
+        subprocess.run(argv, capture_output=True, timeout=60, check=False)
 
 
 class DockerEngine(CliEngine):
@@ -338,4 +334,3 @@ class PodmanEngine(CliEngine):
 
 def all_engines() -> list[Engine]:
     return [ContainerdEngine(), DockerEngine(), PodmanEngine()]
-
