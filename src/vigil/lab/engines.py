@@ -10,6 +10,7 @@ nothing is ever pulled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from vigil.lab.image import oci_archive, rootfs_tar
 
 #: runc's state root under containerd's runc shim (fixed by the shim, whatever containerd's --state)
 CONTAINERD_RUNC_ROOT = "/run/containerd/runc"
+CGROUP_FS = Path("/sys/fs/cgroup")
 DOCKER_SOCKET = "/var/run/docker.sock"
 #: what a container runs when the caller does not care: long enough for a test, short if leaked
 IDLE = ("sleep", "600")
@@ -99,6 +101,20 @@ def pid_cgroup_path(pid: int) -> str:
     return unified if unified != "/" else paths.get("name=systemd", paths.get("pids", "/"))
 
 
+def cgroup_dirs(path: str) -> list[Path]:
+    """``path`` (relative to the hierarchies) in every cgroup hierarchy where it exists."""
+    hierarchies = [CGROUP_FS, *CGROUP_FS.iterdir()]  # v2 alone, or one directory per hierarchy
+    return [h / path.lstrip("/") for h in hierarchies if (h / path.lstrip("/")).is_dir()]
+
+
+def remove_cgroup_dirs(*paths: str) -> None:
+    """rmdir ``paths`` in every hierarchy; a cgroup still in use is left alone (rmdir fails)."""
+    for path in filter(None, paths):
+        for directory in cgroup_dirs(path):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
 def missing_tools(*tools: str) -> str:
     absent = [tool for tool in tools if shutil.which(tool) is None]
     return f"missing {', '.join(absent)} (scripts/install.sh --dev)" if absent else ""
@@ -161,6 +177,9 @@ class ContainerdEngine:
         self.namespace = namespace
         self.address = ""
         self.daemon: Daemon | None = None
+        #: cgroup parents this engine made (pod directories; /kubepods if it was not there)
+        self._cgroup_parents: dict[str, str] = {}
+        self._made_kubepods: list[str] = []
 
     def missing(self) -> str:
         return missing_tools("containerd", "ctr", "containerd-shim-runc-v2", self.runc_binary)
@@ -179,12 +198,15 @@ class ContainerdEngine:
             workdir / "containerd.log",
         )  # fmt: skip
         self.daemon.start()
+        kubepods = ["/kubepods", "/kubepods/besteffort", "/kubepods/burstable"]
+        self._made_kubepods = [p for p in kubepods if not cgroup_dirs(p)]
 
     def stop(self) -> None:
         if self.daemon is not None:
             for task in self._ctr("containers", "list", "--quiet").split():
                 self.remove(task)
             self.daemon.stop()
+        remove_cgroup_dirs(*reversed(self._made_kubepods))
 
     def import_image(self, rootfs: Path, reference: str) -> None:
         archive = oci_archive(rootfs, reference, rootfs.parent / "containerd-image.tar")
@@ -197,6 +219,7 @@ class ContainerdEngine:
         container_id = uuid.uuid4().hex + uuid.uuid4().hex
         cgroup = f"/kubepods/{pod.qos}/pod{pod.uid}/{container_id}"
         annotations = cri_annotations(pod, name, image)
+        self._cgroup_parents[container_id] = cgroup.rpartition("/")[0]  # even if run fails
         flags = [arg for kv in annotations.items() for arg in ("--annotation", "=".join(kv))]
         self._ctr(
             "run", "--detach", "--runc-binary", self.runc_binary, "--cgroup", cgroup,
@@ -220,6 +243,8 @@ class ContainerdEngine:
             time.sleep(0.1)
         self._ctr("task", "delete", "--force", container_id, check=False)
         self._ctr("containers", "delete", container_id, check=False)
+        # runc removes the container's cgroup; the kubelet would remove the pod's
+        remove_cgroup_dirs(self._cgroup_parents.pop(container_id, ""))
 
     def _argv(self, *args: str) -> list[str]:
         return ["ctr", "--address", self.address, "--namespace", self.namespace, *args]
@@ -270,7 +295,11 @@ class CliEngine:
         self, name: str, image: str, args: Sequence[str] = IDLE, *, pod: PodRef | None = None
     ) -> LabContainer:
         argv = [*self.tool, "run", "--detach", "--name", name, "--network", "host"]
-        container_id = run_tool([*argv, *self.run_flags, image, *args]).splitlines()[-1]
+        try:
+            container_id = run_tool([*argv, *self.run_flags, image, *args]).splitlines()[-1]
+        except VigilError:
+            self.remove(name)  # created but not started: it would keep the name
+            raise
         pid = int(run_tool([*self.tool, "inspect", "--format", "{{.State.Pid}}", container_id]))
         return LabContainer(container_id, name, image, pid, pid_cgroup_path(pid))
 
