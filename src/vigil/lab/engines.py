@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -73,8 +73,17 @@ class Engine(Protocol):
     def import_image(self, rootfs: Path, reference: str) -> None: ...
 
     def run(
-        self, name: str, image: str, args: Sequence[str] = IDLE, *, pod: PodRef | None = None
-    ) -> LabContainer: ...
+        self,
+        name: str,
+        image: str,
+        args: Sequence[str] = IDLE,
+        *,
+        pod: PodRef | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> LabContainer:
+        """Start ``args`` in a new container; ``pod`` only where the engine runs pods (CRI),
+        ``labels`` as the engine's own container labels (compose sets them)."""
+        ...
 
     def exec(self, container_id: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]: ...
 
@@ -113,6 +122,11 @@ def remove_cgroup_dirs(*paths: str) -> None:
         for directory in cgroup_dirs(path):
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def option_pairs(option: str, values: Mapping[str, str] | None) -> list[str]:
+    """``--label a=1 --label b=2`` from a mapping."""
+    return [arg for kv in (values or {}).items() for arg in (option, "=".join(kv))]
 
 
 def missing_tools(*tools: str) -> str:
@@ -213,14 +227,20 @@ class ContainerdEngine:
         self._ctr("images", "import", str(archive))
 
     def run(
-        self, name: str, image: str, args: Sequence[str] = IDLE, *, pod: PodRef | None = None
+        self,
+        name: str,
+        image: str,
+        args: Sequence[str] = IDLE,
+        *,
+        pod: PodRef | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> LabContainer:
         pod = pod or PodRef("default", f"{name}-pod")
         container_id = uuid.uuid4().hex + uuid.uuid4().hex
         cgroup = f"/kubepods/{pod.qos}/pod{pod.uid}/{container_id}"
         annotations = cri_annotations(pod, name, image)
         self._cgroup_parents[container_id] = cgroup.rpartition("/")[0]  # even if run fails
-        flags = [arg for kv in annotations.items() for arg in ("--annotation", "=".join(kv))]
+        flags = option_pairs("--annotation", annotations) + option_pairs("--label", labels)
         self._ctr(
             "run", "--detach", "--runc-binary", self.runc_binary, "--cgroup", cgroup,
             "--net-host", *flags, image, container_id, *args,
@@ -292,9 +312,16 @@ class CliEngine:
         run_tool([*self.tool, "import", str(archive), reference], timeout=120)
 
     def run(
-        self, name: str, image: str, args: Sequence[str] = IDLE, *, pod: PodRef | None = None
+        self,
+        name: str,
+        image: str,
+        args: Sequence[str] = IDLE,
+        *,
+        pod: PodRef | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> LabContainer:
         argv = [*self.tool, "run", "--detach", "--name", name, "--network", "host"]
+        argv += option_pairs("--label", labels)
         try:
             container_id = run_tool([*argv, *self.run_flags, image, *args]).splitlines()[-1]
         except VigilError:
