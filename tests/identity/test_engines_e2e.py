@@ -35,6 +35,7 @@ from vigil.lab.engines import (
     LabContainer,
     PodmanEngine,
     PodRef,
+    RunSpec,
 )
 from vigil.models import Workload
 
@@ -44,6 +45,7 @@ IMAGE = "vigil.lab/busybox:1"
 POD = PodRef("shop", "web-7d4f8b9c6d-x2x9z")
 #: keeps exec'ing something, so that a container started before the recorder has events later
 BUSY = ("sh", "-c", "while true; do cat /etc/hostname >/dev/null; sleep 0.3; done")
+ON_POD = RunSpec(BUSY, pod=POD)
 CGROUP2 = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
 
 ENGINES: dict[str, Callable[[], Engine]] = {
@@ -73,7 +75,7 @@ def engine(
     made.start(workdir / "daemon")
     try:
         made.import_image(build_busybox_rootfs(workdir / "rootfs"), IMAGE)
-        probe = made.run(f"vigil-probe-{uuid.uuid4().hex[:6]}", IMAGE, BUSY)
+        probe = made.run(f"vigil-probe-{uuid.uuid4().hex[:6]}", IMAGE, RunSpec(BUSY))
         made.remove(probe.id)
     except BaseException as exc:
         made.stop()
@@ -161,11 +163,11 @@ def recording(
     engine: Engine, tmp_path_factory: pytest.TempPathFactory, data_dir: Path
 ) -> Recording:
     suffix = uuid.uuid4().hex[:6]
-    before = engine.run(f"app-before-{suffix}", IMAGE, BUSY, pod=POD)
+    before = engine.run(f"app-before-{suffix}", IMAGE, ON_POD)
     cgroups = {before.id: cgroup_id(before)}
     try:
         with Recorder(tmp_path_factory.mktemp("record"), data_dir) as recorder:
-            new = engine.run(f"app-new-{suffix}", IMAGE, BUSY, pod=POD)
+            new = engine.run(f"app-new-{suffix}", IMAGE, ON_POD)
             cgroups[new.id] = cgroup_id(new)
             try:
                 probe = engine.exec(new.id, ["cat", "/etc/hostname"])
@@ -226,7 +228,7 @@ def test_agent_knows_a_container_started_before_it(
     engine: Engine, tmp_path: Path, data_dir: Path
 ) -> None:
     """`vigil run`'s start-up scan lists it (GET /api/v1/containers) with its full identity."""
-    before = engine.run(f"app-early-{uuid.uuid4().hex[:6]}", IMAGE, BUSY, pod=POD)
+    before = engine.run(f"app-early-{uuid.uuid4().hex[:6]}", IMAGE, ON_POD)
     (tmp_path / "data").symlink_to(data_dir)  # the BPF object compiled once for the module
     try:
         with RunningAgent(tmp_path, AGENT_CONFIG) as agent:
@@ -249,7 +251,7 @@ def test_compose_service_is_the_workload(engine: Engine, request: pytest.Fixture
         pytest.skip("compose runs on Docker and Podman")
     if isinstance(engine, PodmanEngine):
         request.applymarker(pytest.mark.xfail(strict=True, reason=PODMAN_LABELS))
-    container = engine.run(f"shop-web-{uuid.uuid4().hex[:6]}", IMAGE, BUSY, labels=COMPOSE)
+    container = engine.run(f"shop-web-{uuid.uuid4().hex[:6]}", IMAGE, RunSpec(BUSY, labels=COMPOSE))
     try:
         identity = IdentityResolver().lookup(container.id)
     finally:

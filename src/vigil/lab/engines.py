@@ -44,6 +44,16 @@ class PodRef:
 
 
 @dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What a container runs: ``args``; ``pod`` only where the engine runs pods (CRI); ``labels``
+    as the engine's own container labels (compose sets them)."""
+
+    args: Sequence[str] = IDLE
+    pod: PodRef | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class LabContainer:
     """A container an engine started: what identity must report for it."""
 
@@ -72,17 +82,8 @@ class Engine(Protocol):
 
     def import_image(self, rootfs: Path, reference: str) -> None: ...
 
-    def run(
-        self,
-        name: str,
-        image: str,
-        args: Sequence[str] = IDLE,
-        *,
-        pod: PodRef | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> LabContainer:
-        """Start ``args`` in a new container; ``pod`` only where the engine runs pods (CRI),
-        ``labels`` as the engine's own container labels (compose sets them)."""
+    def run(self, name: str, image: str, spec: RunSpec = RunSpec()) -> LabContainer:
+        """Start a container named ``name`` from ``image`` as ``spec`` says."""
         ...
 
     def exec(self, container_id: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]: ...
@@ -124,9 +125,9 @@ def remove_cgroup_dirs(*paths: str) -> None:
                 directory.rmdir()
 
 
-def option_pairs(option: str, values: Mapping[str, str] | None) -> list[str]:
+def option_pairs(option: str, values: Mapping[str, str]) -> list[str]:
     """``--label a=1 --label b=2`` from a mapping."""
-    return [arg for kv in (values or {}).items() for arg in (option, "=".join(kv))]
+    return [arg for kv in values.items() for arg in (option, "=".join(kv))]
 
 
 def missing_tools(*tools: str) -> str:
@@ -226,24 +227,16 @@ class ContainerdEngine:
         archive = oci_archive(rootfs, reference, rootfs.parent / "containerd-image.tar")
         self._ctr("images", "import", str(archive))
 
-    def run(
-        self,
-        name: str,
-        image: str,
-        args: Sequence[str] = IDLE,
-        *,
-        pod: PodRef | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> LabContainer:
-        pod = pod or PodRef("default", f"{name}-pod")
+    def run(self, name: str, image: str, spec: RunSpec = RunSpec()) -> LabContainer:
+        pod = spec.pod or PodRef("default", f"{name}-pod")
         container_id = uuid.uuid4().hex + uuid.uuid4().hex
         cgroup = f"/kubepods/{pod.qos}/pod{pod.uid}/{container_id}"
         annotations = cri_annotations(pod, name, image)
         self._cgroup_parents[container_id] = cgroup.rpartition("/")[0]  # even if run fails
-        flags = option_pairs("--annotation", annotations) + option_pairs("--label", labels)
+        flags = option_pairs("--annotation", annotations) + option_pairs("--label", spec.labels)
         self._ctr(
             "run", "--detach", "--runc-binary", self.runc_binary, "--cgroup", cgroup,
-            "--net-host", *flags, image, container_id, *args,
+            "--net-host", *flags, image, container_id, *spec.args,
         )  # fmt: skip
         pid = int(self._ctr("task", "ls").split(container_id, 1)[1].split()[0])
         return LabContainer(container_id, name, image, pid, cgroup)
@@ -311,19 +304,11 @@ class CliEngine:
         archive = rootfs_tar(rootfs, rootfs.parent / f"{self.name}-rootfs.tar")
         run_tool([*self.tool, "import", str(archive), reference], timeout=120)
 
-    def run(
-        self,
-        name: str,
-        image: str,
-        args: Sequence[str] = IDLE,
-        *,
-        pod: PodRef | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> LabContainer:
+    def run(self, name: str, image: str, spec: RunSpec = RunSpec()) -> LabContainer:
         argv = [*self.tool, "run", "--detach", "--name", name, "--network", "host"]
-        argv += option_pairs("--label", labels)
+        argv += option_pairs("--label", spec.labels)
         try:
-            container_id = run_tool([*argv, *self.run_flags, image, *args]).splitlines()[-1]
+            container_id = run_tool([*argv, *self.run_flags, image, *spec.args]).splitlines()[-1]
         except VigilError:
             self.remove(name)  # created but not started: it would keep the name
             raise
