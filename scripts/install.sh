@@ -17,7 +17,9 @@ fi
 packages=(clang llvm libbpf-dev runc busybox-static python3 python3-venv python3-pip iproute2 util-linux)
 # Tests only: a PostgreSQL server (each test run starts its own throwaway cluster) and Debian's
 # Chromium for the browser tests (Playwright drives it; it never downloads a browser).
-if [ -n "$extras" ]; then packages+=(postgresql chromium); fi
+# The e2e tests of identity also run real container engines (never pulling an image: they
+# import a busybox rootfs): containerd, the Docker engine, Podman, and crun as a second runtime.
+if [ -n "$extras" ]; then packages+=(postgresql chromium containerd docker.io podman crun); fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

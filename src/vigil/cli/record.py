@@ -18,6 +18,7 @@ import typer
 from vigil.cli.common import err, fail
 from vigil.config import AgentConfig, load_config
 from vigil.errors import ConfigError, VigilError
+from vigil.models import EventType
 from vigil.sensor import Sensor
 
 SOURCES = ("ebpf", "proc-connector", "falco:PATH", "tetragon:PATH")
@@ -77,7 +78,12 @@ async def _record(sensor: Sensor, output: Path, duration: float | None, count: i
                     except StopAsyncIteration:
                         break
                     if event.container is None:
-                        who = identity.resolve(event.cgroup_id, event.process.pid)
+                        # as the agent does: a new container's first program rechecks
+                        who = identity.resolve(
+                            event.cgroup_id,
+                            event.process.pid,
+                            recheck=event.type is EventType.EXEC,
+                        )
                         event = replace(event, container=who.container, workload=who.workload)
                     out.write(json.dumps(event.to_json(), ensure_ascii=True) + "\n")
                     written += 1

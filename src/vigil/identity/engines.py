@@ -3,7 +3,7 @@
 Docker writes ``<docker root>/containers/<id>/config.v2.json``; Podman (4.8 and later) keeps a
 SQLite database (``db.sql``) with one JSON document per container and pod, and every
 containers/storage user (Podman, Buildah, CRI-O) lists its containers with their image in
-``overlay-containers/containers.json``. All three are read-only here and optional: a file that
+``<driver>-containers/containers.json``. All three are read-only here and optional: a file that
 is missing means "no metadata", one that is unreadable is a :class:`StateError`.
 """
 
@@ -25,6 +25,9 @@ DEFAULT_PODMAN_DB = "/var/lib/containers/storage/db.sql"
 DEFAULT_STORAGE_ROOT = "/var/lib/containers/storage"
 #: containers.json lists every container of the store; it can be large, but not unbounded
 MAX_STORAGE_LIST_BYTES = 32 << 20
+#: containers/storage keeps its list under ``<driver>-containers``: overlay where the kernel has
+#: it, vfs on hosts (or nested containers) where it does not
+STORAGE_DRIVERS = ("overlay", "vfs", "btrfs", "zfs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,10 @@ class PodmanStore:
         self, database: str = DEFAULT_PODMAN_DB, storage_root: str = DEFAULT_STORAGE_ROOT
     ) -> None:
         self.database = database
-        self.storage_list = os.path.join(storage_root, "overlay-containers", "containers.json")
+        self.storage_lists = tuple(
+            os.path.join(storage_root, f"{driver}-containers", "containers.json")
+            for driver in STORAGE_DRIVERS
+        )
 
     def read(self, container_id: str) -> EngineMetadata | None:
         if not CONTAINER_ID_RE.match(container_id):
@@ -79,8 +85,11 @@ class PodmanStore:
             found = self._from_database(container_id)
             if found is not None:
                 return found
-        if os.path.isfile(self.storage_list):
-            return self._from_storage_list(container_id)
+        for storage_list in self.storage_lists:
+            if os.path.isfile(storage_list):
+                found = self._from_storage_list(storage_list, container_id)
+                if found is not None:
+                    return found
         return None
 
     def _from_database(self, container_id: str) -> EngineMetadata | None:
@@ -112,8 +121,8 @@ class PodmanStore:
             pod=str(row[1] or ""),
         )
 
-    def _from_storage_list(self, container_id: str) -> EngineMetadata | None:
-        entries: Any = read_json_list(self.storage_list, MAX_STORAGE_LIST_BYTES)
+    def _from_storage_list(self, storage_list: str, container_id: str) -> EngineMetadata | None:
+        entries: Any = read_json_list(storage_list, MAX_STORAGE_LIST_BYTES)
         for entry in entries:
             if not isinstance(entry, dict) or entry.get("id") != container_id:
                 continue
@@ -125,7 +134,7 @@ class PodmanStore:
             names = entry.get("names")
             name = metadata.get("name") or (names[0] if isinstance(names, list) and names else "")
             return EngineMetadata(
-                source=self.storage_list,
+                source=storage_list,
                 name=str(name or ""),
                 image=str(metadata.get("image-name") or ""),
             )
