@@ -221,21 +221,11 @@ def tetragon_event(line: dict[str, Any]) -> Event | None:
             process = _tetragon_process(body["process"], body.get("parent"))
             if kind is EventType.EXIT:
                 process = replace(process, exit_code=_int(body.get("status")))
-            container, workload = _tetragon_identity(body["process"])
-            return Event(
-                type=kind,
-                time=_time(line.get("time")),
-                ktime_ns=0,
-                cgroup_id=0,
-                process=process,
-                container=container,
-                workload=workload,
-            )
+            return _tetragon_event(line, body, kind, process)
     body = line.get("process_kprobe")
     if not isinstance(body, dict) or not isinstance(body.get("process"), dict):
         return None
     process = _tetragon_process(body["process"], body.get("parent"))
-    container, workload = _tetragon_identity(body["process"])
     args = [a for a in body.get("args", []) if isinstance(a, dict)]
     function = str(body.get("function_name", ""))
     for arg in args:
@@ -250,32 +240,38 @@ def tetragon_event(line: dict[str, Any]) -> Event | None:
                 local_ip=_text(sock.get("saddr", "")),
                 local_port=_int(sock.get("sport")),
             )
-            return Event(
-                type=EventType.CONNECT,
-                time=_time(line.get("time")),
-                ktime_ns=0,
-                cgroup_id=0,
-                process=process,
-                network=network,
-                container=container,
-                workload=workload,
-            )
+            return _tetragon_event(line, body, EventType.CONNECT, process, network=network)
         file_arg = arg.get("file_arg") or arg.get("path_arg")
         if isinstance(file_arg, dict):
             writes = "w" in str(file_arg.get("permission", "")) or "write" in function
-            return Event(
-                type=EventType.OPEN,
-                time=_time(line.get("time")),
-                ktime_ns=0,
-                cgroup_id=0,
-                process=process,
-                file=FileInfo(
-                    path=_text(file_arg.get("path", "")), operation="write" if writes else "read"
-                ),
-                container=container,
-                workload=workload,
-            )
+            operation = "write" if writes else "read"
+            opened = FileInfo(path=_text(file_arg.get("path", "")), operation=operation)
+            return _tetragon_event(line, body, EventType.OPEN, process, file=opened)
     return None
+
+
+def _tetragon_event(
+    line: dict[str, Any],
+    body: dict[str, Any],
+    kind: EventType,
+    process: ProcessInfo,
+    *,
+    network: NetworkInfo | None = None,
+    file: FileInfo | None = None,
+) -> Event:
+    """One Tetragon event: no kernel clock or cgroup id in its JSON; identity from its pod."""
+    container, workload = _tetragon_identity(body["process"])
+    return Event(
+        type=kind,
+        time=_time(line.get("time")),
+        ktime_ns=0,
+        cgroup_id=0,
+        process=process,
+        network=network,
+        file=file,
+        container=container,
+        workload=workload,
+    )
 
 
 # -- the sensor --------------------------------------------------------------------------------

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from vigil.api.deps import AgentDep
-from vigil.respond.approvals import STATES
+from vigil.respond.approvals import STATES, PendingAction
 from vigil.respond.registry import ACTIONS
 from vigil.respond.responder import ApprovalError
 
@@ -72,19 +73,29 @@ async def get_action(action_id: str, agent: AgentDep) -> dict[str, Any]:
     return result
 
 
+async def _decide(
+    agent: AgentDep, decide: Callable[[], Awaitable[PendingAction]]
+) -> dict[str, Any]:
+    """Expire what is due first (an expired action cannot be decided), then decide; an
+    :class:`ApprovalError` answers with its status (404 unknown, 409 decided or expired)."""
+    await agent.read(agent.responder.expire)
+    try:
+        action = await decide()
+    except ApprovalError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    return action.to_json()
+
+
 @router.post("/actions/{action_id}/approve")
 async def approve_action(
     action_id: str, agent: AgentDep, decision: Decision | None = None
 ) -> dict[str, Any]:
     decision = decision or Decision()
-    await agent.read(agent.responder.expire)
-    try:
-        action = await agent.responder.approve(
-            action_id, actor=decision.actor, reason=decision.reason
-        )
-    except ApprovalError as exc:
-        raise HTTPException(exc.status, exc.message) from None
-    return action.to_json()
+    return await _decide(
+        agent,
+        # runs the ladder: async, not through ``read``
+        lambda: agent.responder.approve(action_id, actor=decision.actor, reason=decision.reason),
+    )
 
 
 @router.post("/actions/{action_id}/deny")
@@ -92,11 +103,9 @@ async def deny_action(
     action_id: str, agent: AgentDep, decision: Decision | None = None
 ) -> dict[str, Any]:
     decision = decision or Decision()
-    await agent.read(agent.responder.expire)
-    try:
-        action = await agent.read(
+    return await _decide(
+        agent,
+        lambda: agent.read(
             agent.responder.deny, action_id, actor=decision.actor, reason=decision.reason
-        )
-    except ApprovalError as exc:
-        raise HTTPException(exc.status, exc.message) from None
-    return action.to_json()
+        ),
+    )
