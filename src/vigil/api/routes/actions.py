@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from vigil.api.deps import AgentDep
+from vigil.api.ports import AgentPort
 from vigil.respond.approvals import STATES, PendingAction
 from vigil.respond.registry import ACTIONS
 from vigil.respond.responder import ApprovalError
@@ -30,6 +31,9 @@ class Decision(BaseModel):
     #: who decides (shown in the audit log); "api" when not given
     actor: str = Field(default="api", max_length=120)
     reason: str = Field(default="", max_length=500)
+
+
+Decide = Callable[[AgentPort, str, Decision], Awaitable[PendingAction]]
 
 
 def _book(agent: AgentDep) -> Any:
@@ -73,39 +77,32 @@ async def get_action(action_id: str, agent: AgentDep) -> dict[str, Any]:
     return result
 
 
-async def _decide(
-    agent: AgentDep, decide: Callable[[], Awaitable[PendingAction]]
-) -> dict[str, Any]:
-    """Expire what is due first (an expired action cannot be decided), then decide; an
-    :class:`ApprovalError` answers with its status (404 unknown, 409 decided or expired)."""
-    await agent.read(agent.responder.expire)
-    try:
-        action = await decide()
-    except ApprovalError as exc:
-        raise HTTPException(exc.status, exc.message) from None
-    return action.to_json()
+async def _approve(agent: AgentPort, action_id: str, decision: Decision) -> PendingAction:
+    # runs the ladder: async in the responder, not through ``read``
+    return await agent.responder.approve(action_id, actor=decision.actor, reason=decision.reason)
 
 
-@router.post("/actions/{action_id}/approve")
-async def approve_action(
-    action_id: str, agent: AgentDep, decision: Decision | None = None
-) -> dict[str, Any]:
-    decision = decision or Decision()
-    return await _decide(
-        agent,
-        # runs the ladder: async, not through ``read``
-        lambda: agent.responder.approve(action_id, actor=decision.actor, reason=decision.reason),
-    )
+async def _deny(agent: AgentPort, action_id: str, decision: Decision) -> PendingAction:
+    deny = agent.responder.deny
+    return await agent.read(deny, action_id, actor=decision.actor, reason=decision.reason)
 
 
-@router.post("/actions/{action_id}/deny")
-async def deny_action(
-    action_id: str, agent: AgentDep, decision: Decision | None = None
-) -> dict[str, Any]:
-    decision = decision or Decision()
-    return await _decide(
-        agent,
-        lambda: agent.read(
-            agent.responder.deny, action_id, actor=decision.actor, reason=decision.reason
-        ),
-    )
+def _add_decision_route(verdict: str, decide: Decide) -> None:
+    """``POST /actions/{id}/approve|deny``: one shape, two verdicts."""
+
+    async def route(
+        action_id: str, agent: AgentDep, decision: Decision | None = None
+    ) -> dict[str, Any]:
+        # expire what is due first: an expired action cannot be decided any more
+        await agent.read(agent.responder.expire)
+        try:
+            action = await decide(agent, action_id, decision or Decision())
+        except ApprovalError as exc:  # 404 unknown, 409 decided or expired
+            raise HTTPException(exc.status, exc.message) from None
+        return action.to_json()
+
+    router.post(f"/actions/{{action_id}}/{verdict}", name=f"{verdict}_action")(route)
+
+
+_add_decision_route("approve", _approve)
+_add_decision_route("deny", _deny)
