@@ -165,10 +165,33 @@ def falco_event(line: dict[str, Any]) -> Event | None:
             name=_text(fields["k8s.pod.name"]),
             container=_text(fields.get("container.name") or ""),
         )
+    return _adapted_event(
+        line,
+        kind,
+        process,
+        (container, workload),
+        ktime_ns=_int(fields.get("evt.rawtime")),
+        network=network,
+        file=file,
+    )
+
+
+def _adapted_event(
+    line: dict[str, Any],
+    kind: EventType,
+    process: ProcessInfo,
+    identity: tuple[ContainerInfo | None, Workload | None],
+    *,
+    ktime_ns: int = 0,
+    network: NetworkInfo | None = None,
+    file: FileInfo | None = None,
+) -> Event:
+    """An event from another tool's JSON: its own time; no cgroup id (it names the container)."""
+    container, workload = identity
     return Event(
         type=kind,
         time=_time(line.get("time")),
-        ktime_ns=_int(fields.get("evt.rawtime")),
+        ktime_ns=ktime_ns,
         cgroup_id=0,
         process=process,
         network=network,
@@ -221,11 +244,12 @@ def tetragon_event(line: dict[str, Any]) -> Event | None:
             process = _tetragon_process(body["process"], body.get("parent"))
             if kind is EventType.EXIT:
                 process = replace(process, exit_code=_int(body.get("status")))
-            return _tetragon_event(line, body, kind, process)
+            return _adapted_event(line, kind, process, _tetragon_identity(body["process"]))
     body = line.get("process_kprobe")
     if not isinstance(body, dict) or not isinstance(body.get("process"), dict):
         return None
     process = _tetragon_process(body["process"], body.get("parent"))
+    identity = _tetragon_identity(body["process"])
     args = [a for a in body.get("args", []) if isinstance(a, dict)]
     function = str(body.get("function_name", ""))
     for arg in args:
@@ -240,38 +264,14 @@ def tetragon_event(line: dict[str, Any]) -> Event | None:
                 local_ip=_text(sock.get("saddr", "")),
                 local_port=_int(sock.get("sport")),
             )
-            return _tetragon_event(line, body, EventType.CONNECT, process, network=network)
+            return _adapted_event(line, EventType.CONNECT, process, identity, network=network)
         file_arg = arg.get("file_arg") or arg.get("path_arg")
         if isinstance(file_arg, dict):
             writes = "w" in str(file_arg.get("permission", "")) or "write" in function
             operation = "write" if writes else "read"
             opened = FileInfo(path=_text(file_arg.get("path", "")), operation=operation)
-            return _tetragon_event(line, body, EventType.OPEN, process, file=opened)
+            return _adapted_event(line, EventType.OPEN, process, identity, file=opened)
     return None
-
-
-def _tetragon_event(
-    line: dict[str, Any],
-    body: dict[str, Any],
-    kind: EventType,
-    process: ProcessInfo,
-    *,
-    network: NetworkInfo | None = None,
-    file: FileInfo | None = None,
-) -> Event:
-    """One Tetragon event: no kernel clock or cgroup id in its JSON; identity from its pod."""
-    container, workload = _tetragon_identity(body["process"])
-    return Event(
-        type=kind,
-        time=_time(line.get("time")),
-        ktime_ns=0,
-        cgroup_id=0,
-        process=process,
-        network=network,
-        file=file,
-        container=container,
-        workload=workload,
-    )
 
 
 # -- the sensor --------------------------------------------------------------------------------
