@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,7 @@ from vigil.cli.common import (
     TokenOption,
     ask,
     out,
-    print_json,
+    show,
 )
 
 actions_app = typer.Typer(
@@ -32,21 +32,7 @@ def _actor(actor: str | None) -> str:
     return actor or f"{getpass.getuser()}@cli"
 
 
-@actions_app.command("list")
-def actions_list(
-    state: Annotated[
-        str | None,
-        typer.Option(help="pending, approved, done, failed, denied or expired [default: all]"),
-    ] = None,
-    as_json: JsonOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """List held actions, newest first."""
-    actions = ask(api, token, lambda c: c.actions(state))
-    if as_json:
-        print_json(actions)
-        return
+def _print_actions(actions: list[dict[str, Any]], state: str | None) -> None:
     from rich.table import Table
 
     table = Table("ID", "STATE", "PLAYBOOK", "ACTIONS", "WORKLOAD", "RULE", "EXPIRES")
@@ -61,6 +47,26 @@ def actions_list(
             a["expires"],
         )
     out().print(table if actions else "No actions" + (f" in state {state}." if state else "."))
+
+
+@actions_app.command("list")
+def actions_list(
+    state: Annotated[
+        str | None,
+        typer.Option(help="pending, approved, done, failed, denied or expired [default: all]"),
+    ] = None,
+    as_json: JsonOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """List held actions, newest first."""
+    show(
+        api,
+        token,
+        lambda c: c.actions(state),
+        as_json,
+        lambda actions: _print_actions(actions, state),
+    )
 
 
 def _decide(

@@ -76,6 +76,21 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
+def show(
+    api: str,
+    token: str | None,
+    question: Callable[[AgentClient], T],
+    as_json: bool,
+    render: Callable[[T], None],
+) -> None:
+    """One call to the agent's API; its answer as JSON (``--json``), or as ``render`` puts it."""
+    answer = ask(api, token, question)
+    if as_json:
+        print_json(answer)
+    else:
+        render(answer)
+
+
 __all__ = [
     "DEFAULT_API",
     "ApiOption",
@@ -87,4 +102,5 @@ __all__ = [
     "fail",
     "out",
     "print_json",
+    "show",
 ]

@@ -11,9 +11,8 @@ from vigil.cli.common import (
     ApiOption,
     JsonOption,
     TokenOption,
-    ask,
     out,
-    print_json,
+    show,
 )
 
 containers_app = typer.Typer(
@@ -35,18 +34,7 @@ def _kube_line(kube: dict[str, Any]) -> str:
     return f"Kubernetes API: not connected ({kube.get('last_error') or 'starting'})"
 
 
-@containers_app.callback()
-def containers_list(
-    as_json: JsonOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """List the containers the agent sees: id, runtime, image, workload, and how each identity
-    was found (cgroup path layout, runtime state root, engine metadata, workload source)."""
-    answer = ask(api, token, lambda c: c.containers())
-    if as_json:
-        print_json(answer)
-        return
+def _print_containers(answer: dict[str, Any]) -> None:
     records = answer.get("containers", [])
     from rich.table import Table
 
@@ -63,3 +51,14 @@ def containers_list(
         )
     out().print(table if records else "No containers seen yet.")
     out().print(_kube_line(answer.get("kubernetes", {})), highlight=False)
+
+
+@containers_app.callback()
+def containers_list(
+    as_json: JsonOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """List the containers the agent sees: id, runtime, image, workload, and how each identity
+    was found (cgroup path layout, runtime state root, engine metadata, workload source)."""
+    show(api, token, lambda c: c.containers(), as_json, _print_containers)

@@ -16,7 +16,7 @@ from vigil.cli.common import (
     client,
     fail,
     out,
-    print_json,
+    show,
 )
 from vigil.errors import ConfigError, VigilError, truncate
 
@@ -45,26 +45,9 @@ def _shown(value: object, limit: int = 120) -> str:
     return escape(truncate(value, limit))
 
 
-@incidents_app.command("list")
-def incidents_list(
-    state: Annotated[
-        list[str] | None,
-        typer.Option(help="open, acknowledged, resolved or false_positive. Repeatable."),
-    ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Closed incidents too.")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
-    as_json: JsonOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """List incidents, most recent activity first (open and acknowledged unless --all/--state)."""
-    states = state or ([] if all_ else ["open", "acknowledged"])
-    found = ask(api, token, lambda c: c.incidents(states=states, limit=limit))
-    if as_json:
-        print_json(found)
-        return
+def _print_incidents(found: list[dict[str, Any]], closed_too: bool) -> None:
     if not found:
-        out().print("No incidents." if all_ or state else "No open incidents.")
+        out().print("No incidents." if closed_too else "No open incidents.")
         return
     from rich.table import Table
 
@@ -82,6 +65,29 @@ def incidents_list(
     out().print(table)
 
 
+@incidents_app.command("list")
+def incidents_list(
+    state: Annotated[
+        list[str] | None,
+        typer.Option(help="open, acknowledged, resolved or false_positive. Repeatable."),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Closed incidents too.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: JsonOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """List incidents, most recent activity first (open and acknowledged unless --all/--state)."""
+    states = state or ([] if all_ else ["open", "acknowledged"])
+    show(
+        api,
+        token,
+        lambda c: c.incidents(states=states, limit=limit),
+        as_json,
+        lambda found: _print_incidents(found, bool(all_ or state)),
+    )
+
+
 def _tree(parent: Tree, nodes: list[dict[str, Any]]) -> None:
     for node in nodes:
         pid = f" [dim]pid {node['pid']}[/]" if node.get("pid") else ""
@@ -89,18 +95,7 @@ def _tree(parent: Tree, nodes: list[dict[str, Any]]) -> None:
         _tree(parent.add(f"{_shown(node['exe'])}{pid}{flag}"), node.get("children", []))
 
 
-@incidents_app.command("show")
-def incidents_show(
-    incident_id: Annotated[str, typer.Argument(help="Incident id (from `vigil incidents list`).")],
-    as_json: JsonOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """Show one incident: workload, containers, process tree, timeline."""
-    i = ask(api, token, lambda c: c.incident(incident_id))
-    if as_json:
-        print_json(i)
-        return
+def _print_incident(i: dict[str, Any]) -> None:
     out().print(f"[bold]incident {i['id']}[/]  {i['severity']}  {i['state']}")
     out().print(_shown(i["title"], 200))
     out().print(f"workload   {_shown(i['workload_key'])}")
@@ -131,6 +126,17 @@ def incidents_show(
         )
         for b in i["false_positive_offer"]:
             out().print(f"  {_shown(b['item'])} ({_shown(b['rule'], 60)})", highlight=False)
+
+
+@incidents_app.command("show")
+def incidents_show(
+    incident_id: Annotated[str, typer.Argument(help="Incident id (from `vigil incidents list`).")],
+    as_json: JsonOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """Show one incident: workload, containers, process tree, timeline."""
+    show(api, token, lambda c: c.incident(incident_id), as_json, _print_incident)
 
 
 @incidents_app.command("ack")

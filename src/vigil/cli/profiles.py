@@ -16,7 +16,7 @@ from vigil.cli.common import (
     client,
     fail,
     out,
-    print_json,
+    show,
 )
 from vigil.detect.profile_yaml import MAX_DOCUMENT_BYTES, dump_profile, load_profile
 from vigil.errors import ConfigError, VigilError, truncate
@@ -54,17 +54,7 @@ def _size(profile: dict[str, Any]) -> str:
     return size + (" AT CAP" if profile.get("at_cap") else "")
 
 
-@profiles_app.command("list")
-def profiles_list(
-    as_json: JsonOption = False,
-    api: ApiOption = DEFAULT_API,
-    token: TokenOption = None,
-) -> None:
-    """List every workload profile: version, state, size against its cap, learning progress."""
-    profiles = ask(api, token, lambda c: c.profiles())
-    if as_json:
-        print_json(profiles)
-        return
+def _print_profiles(profiles: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table("WORKLOAD", "VER", "STATE", "SIZE", "PROGRESS", "IMAGE")
@@ -72,6 +62,16 @@ def profiles_list(
         state = p["state"] + (" (partial)" if p.get("partial") else "")
         table.add_row(p["key"], str(p["version"]), state, _size(p), _progress(p), p["image"] or "-")
     out().print(table if profiles else "No profiles yet: the agent has seen no container.")
+
+
+@profiles_app.command("list")
+def profiles_list(
+    as_json: JsonOption = False,
+    api: ApiOption = DEFAULT_API,
+    token: TokenOption = None,
+) -> None:
+    """List every workload profile: version, state, size against its cap, learning progress."""
+    show(api, token, lambda c: c.profiles(), as_json, _print_profiles)
 
 
 def _select(
@@ -167,6 +167,19 @@ def profiles_import(
     )
 
 
+def _print_diff(result: dict[str, Any]) -> None:
+    lines = [f"--- {result['old']}", f"+++ {result['new']}"]
+    for key, change in result["attributes"].items():
+        lines.append(f"{key}: {change['old']} → {change['new']}")
+    for name, change in result["changes"].items():
+        lines.append(f"{name}:")
+        lines.extend(f"+ {item}" for item in change["added"])
+        lines.extend(f"- {item}" for item in change["removed"])
+    if not result["attributes"] and not result["changes"]:
+        lines.append("(no differences)")
+    typer.echo("\n".join(lines))
+
+
 @profiles_app.command("diff")
 def profiles_diff(
     old: Annotated[
@@ -189,20 +202,7 @@ def profiles_diff(
     token: TokenOption = None,
 ) -> None:
     """What one profile has that another lacks: two versions, or two workloads."""
-    result = ask(api, token, lambda c: c.diff_profiles(old, new))
-    if as_json:
-        print_json(result)
-        return
-    lines = [f"--- {result['old']}", f"+++ {result['new']}"]
-    for key, change in result["attributes"].items():
-        lines.append(f"{key}: {change['old']} → {change['new']}")
-    for name, change in result["changes"].items():
-        lines.append(f"{name}:")
-        lines.extend(f"+ {item}" for item in change["added"])
-        lines.extend(f"- {item}" for item in change["removed"])
-    if not result["attributes"] and not result["changes"]:
-        lines.append("(no differences)")
-    typer.echo("\n".join(lines))
+    show(api, token, lambda c: c.diff_profiles(old, new), as_json, _print_diff)
 
 
 @profiles_app.command("versions")

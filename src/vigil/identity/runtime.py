@@ -165,34 +165,49 @@ def read_state(found: StateDir) -> RuntimeState:
 
 def _from_runc_state(found: StateDir, data: dict[str, Any]) -> RuntimeState:
     config = data.get("config")
-    labels = config.get("labels") if isinstance(config, dict) else None
-    label_map = _labels(labels)
-    cgroup_paths = data.get("cgroup_paths")
-    return RuntimeState(
-        id=found.id,
-        root=found.root,
-        runtime=found.runtime,
-        state_dir=found.path,
-        bundle=label_map.pop("bundle", ""),
-        pid=_int_or_none(data.get("init_process_pid")),
-        created=parse_timestamp(data.get("created")),
-        cgroup_paths=_str_map(cgroup_paths),
-        label_annotations=label_map,
+    labels = _labels(config.get("labels") if isinstance(config, dict) else None)
+    return _state(
+        found,
+        data,
+        bundle=labels.pop("bundle", ""),
+        pid=data.get("init_process_pid"),
+        cgroup_paths=_str_map(data.get("cgroup_paths")),
+        label_annotations=labels,
     )
 
 
 def _from_crun_status(found: StateDir, data: dict[str, Any]) -> RuntimeState:
     cgroup = data.get("cgroup-path")
+    return _state(
+        found,
+        data,
+        bundle=str(data.get("bundle") or ""),
+        pid=data.get("pid"),
+        # crun records the path relative to the cgroup mount; the resolver makes it absolute
+        cgroup_paths={"": cgroup} if isinstance(cgroup, str) and cgroup else {},
+    )
+
+
+def _state(
+    found: StateDir,
+    data: dict[str, Any],
+    *,
+    bundle: str,
+    pid: object,
+    cgroup_paths: Mapping[str, str],
+    label_annotations: Mapping[str, str] | None = None,
+) -> RuntimeState:
+    """What every runtime's state file says, once each reader found its own names for it."""
     return RuntimeState(
         id=found.id,
         root=found.root,
         runtime=found.runtime,
         state_dir=found.path,
-        bundle=str(data.get("bundle") or ""),
-        pid=_int_or_none(data.get("pid")),
+        bundle=bundle,
+        pid=_int_or_none(pid),
         created=parse_timestamp(data.get("created")),
-        # crun records the path relative to the cgroup mount; the resolver makes it absolute
-        cgroup_paths={"": cgroup} if isinstance(cgroup, str) and cgroup else {},
+        cgroup_paths=cgroup_paths,
+        label_annotations=label_annotations or {},
     )
 
 

@@ -165,10 +165,33 @@ def falco_event(line: dict[str, Any]) -> Event | None:
             name=_text(fields["k8s.pod.name"]),
             container=_text(fields.get("container.name") or ""),
         )
+    return _adapted_event(
+        line,
+        kind,
+        process,
+        (container, workload),
+        ktime_ns=_int(fields.get("evt.rawtime")),
+        network=network,
+        file=file,
+    )
+
+
+def _adapted_event(
+    line: dict[str, Any],
+    kind: EventType,
+    process: ProcessInfo,
+    identity: tuple[ContainerInfo | None, Workload | None],
+    *,
+    ktime_ns: int = 0,
+    network: NetworkInfo | None = None,
+    file: FileInfo | None = None,
+) -> Event:
+    """An event from another tool's JSON: its own time; no cgroup id (it names the container)."""
+    container, workload = identity
     return Event(
         type=kind,
         time=_time(line.get("time")),
-        ktime_ns=_int(fields.get("evt.rawtime")),
+        ktime_ns=ktime_ns,
         cgroup_id=0,
         process=process,
         network=network,
@@ -221,21 +244,12 @@ def tetragon_event(line: dict[str, Any]) -> Event | None:
             process = _tetragon_process(body["process"], body.get("parent"))
             if kind is EventType.EXIT:
                 process = replace(process, exit_code=_int(body.get("status")))
-            container, workload = _tetragon_identity(body["process"])
-            return Event(
-                type=kind,
-                time=_time(line.get("time")),
-                ktime_ns=0,
-                cgroup_id=0,
-                process=process,
-                container=container,
-                workload=workload,
-            )
+            return _adapted_event(line, kind, process, _tetragon_identity(body["process"]))
     body = line.get("process_kprobe")
     if not isinstance(body, dict) or not isinstance(body.get("process"), dict):
         return None
     process = _tetragon_process(body["process"], body.get("parent"))
-    container, workload = _tetragon_identity(body["process"])
+    identity = _tetragon_identity(body["process"])
     args = [a for a in body.get("args", []) if isinstance(a, dict)]
     function = str(body.get("function_name", ""))
     for arg in args:
@@ -250,31 +264,13 @@ def tetragon_event(line: dict[str, Any]) -> Event | None:
                 local_ip=_text(sock.get("saddr", "")),
                 local_port=_int(sock.get("sport")),
             )
-            return Event(
-                type=EventType.CONNECT,
-                time=_time(line.get("time")),
-                ktime_ns=0,
-                cgroup_id=0,
-                process=process,
-                network=network,
-                container=container,
-                workload=workload,
-            )
+            return _adapted_event(line, EventType.CONNECT, process, identity, network=network)
         file_arg = arg.get("file_arg") or arg.get("path_arg")
         if isinstance(file_arg, dict):
             writes = "w" in str(file_arg.get("permission", "")) or "write" in function
-            return Event(
-                type=EventType.OPEN,
-                time=_time(line.get("time")),
-                ktime_ns=0,
-                cgroup_id=0,
-                process=process,
-                file=FileInfo(
-                    path=_text(file_arg.get("path", "")), operation="write" if writes else "read"
-                ),
-                container=container,
-                workload=workload,
-            )
+            operation = "write" if writes else "read"
+            opened = FileInfo(path=_text(file_arg.get("path", "")), operation=operation)
+            return _adapted_event(line, EventType.OPEN, process, identity, file=opened)
     return None
 
 

@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from vigil.api.deps import AgentDep
-from vigil.respond.approvals import STATES
+from vigil.api.ports import AgentPort
+from vigil.respond.approvals import STATES, PendingAction
 from vigil.respond.registry import ACTIONS
 from vigil.respond.responder import ApprovalError
 
@@ -29,6 +31,9 @@ class Decision(BaseModel):
     #: who decides (shown in the audit log); "api" when not given
     actor: str = Field(default="api", max_length=120)
     reason: str = Field(default="", max_length=500)
+
+
+Decide = Callable[[AgentPort, str, Decision], Awaitable[PendingAction]]
 
 
 def _book(agent: AgentDep) -> Any:
@@ -72,31 +77,32 @@ async def get_action(action_id: str, agent: AgentDep) -> dict[str, Any]:
     return result
 
 
-@router.post("/actions/{action_id}/approve")
-async def approve_action(
-    action_id: str, agent: AgentDep, decision: Decision | None = None
-) -> dict[str, Any]:
-    decision = decision or Decision()
-    await agent.read(agent.responder.expire)
-    try:
-        action = await agent.responder.approve(
-            action_id, actor=decision.actor, reason=decision.reason
-        )
-    except ApprovalError as exc:
-        raise HTTPException(exc.status, exc.message) from None
-    return action.to_json()
+async def _approve(agent: AgentPort, action_id: str, decision: Decision) -> PendingAction:
+    # runs the ladder: async in the responder, not through ``read``
+    return await agent.responder.approve(action_id, actor=decision.actor, reason=decision.reason)
 
 
-@router.post("/actions/{action_id}/deny")
-async def deny_action(
-    action_id: str, agent: AgentDep, decision: Decision | None = None
-) -> dict[str, Any]:
-    decision = decision or Decision()
-    await agent.read(agent.responder.expire)
-    try:
-        action = await agent.read(
-            agent.responder.deny, action_id, actor=decision.actor, reason=decision.reason
-        )
-    except ApprovalError as exc:
-        raise HTTPException(exc.status, exc.message) from None
-    return action.to_json()
+async def _deny(agent: AgentPort, action_id: str, decision: Decision) -> PendingAction:
+    deny = agent.responder.deny
+    return await agent.read(deny, action_id, actor=decision.actor, reason=decision.reason)
+
+
+def _add_decision_route(verdict: str, decide: Decide) -> None:
+    """``POST /actions/{id}/approve|deny``: one shape, two verdicts."""
+
+    async def route(
+        action_id: str, agent: AgentDep, decision: Decision | None = None
+    ) -> dict[str, Any]:
+        # expire what is due first: an expired action cannot be decided any more
+        await agent.read(agent.responder.expire)
+        try:
+            action = await decide(agent, action_id, decision or Decision())
+        except ApprovalError as exc:  # 404 unknown, 409 decided or expired
+            raise HTTPException(exc.status, exc.message) from None
+        return action.to_json()
+
+    router.post(f"/actions/{{action_id}}/{verdict}", name=f"{verdict}_action")(route)
+
+
+_add_decision_route("approve", _approve)
+_add_decision_route("deny", _deny)

@@ -27,7 +27,8 @@ class Resolution(Decision):
     remedy: Remedy = Remedy.NONE
 
 
-def _problem(exc: Exception) -> HTTPException:
+def incident_problem(exc: Exception) -> HTTPException:
+    """404 for an unknown incident, 409 for a decision its state does not allow (API and UI)."""
     if isinstance(exc, IncidentNotFound):
         return HTTPException(404, str(exc))
     return HTTPException(409, str(exc))
@@ -61,7 +62,7 @@ async def get_incident(
     try:
         detail = await agent.read(incidents.detail, incident_id)
     except IncidentNotFound as exc:
-        raise _problem(exc) from None
+        raise incident_problem(exc) from None
     detail["process_tree"] = [node.to_json() for node in process_tree(detail["alerts"])]
     return detail
 
@@ -77,7 +78,7 @@ async def acknowledge(
         )
         return done.to_json()
     except (IncidentNotFound, InvalidTransition) as exc:
-        raise _problem(exc) from None
+        raise incident_problem(exc) from None
 
 
 @router.post("/incidents/{incident_id}/resolve")
@@ -107,5 +108,5 @@ async def resolve(
                 ),
             )
     except (IncidentNotFound, InvalidTransition) as exc:
-        raise _problem(exc) from None
+        raise incident_problem(exc) from None
     return done.to_json()

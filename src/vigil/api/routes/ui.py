@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil.api.deps import AgentDep, IncidentsDep
+from vigil.api.routes.incidents import incident_problem
 from vigil.api.ui import render
 from vigil.detect.profile_yaml import diff_profiles
 from vigil.incidents import IncidentNotFound, InvalidTransition, Remedy
@@ -67,21 +69,18 @@ async def incident_page(
     )
 
 
-def _decided(incident_id: str) -> RedirectResponse:
+async def _decide(agent: AgentDep, incident_id: str, change: Callable[[], object]) -> Response:
+    """Run one decision on an incident in the store's writer, then back to its page."""
+    try:
+        await agent.write("incident", change)
+    except (IncidentNotFound, InvalidTransition) as exc:
+        raise incident_problem(exc) from None
     return RedirectResponse(f"/ui/incidents/{incident_id}", status_code=303)
-
-
-def _refused(exc: Exception) -> HTTPException:
-    return HTTPException(404 if isinstance(exc, IncidentNotFound) else 409, str(exc))
 
 
 @router.post("/ui/incidents/{incident_id}/ack")
 async def ui_acknowledge(incident_id: str, agent: AgentDep, incidents: IncidentsDep) -> Response:
-    try:
-        await agent.write("incident", lambda: incidents.acknowledge(incident_id, actor="ui"))
-    except (IncidentNotFound, InvalidTransition) as exc:
-        raise _refused(exc) from None
-    return _decided(incident_id)
+    return await _decide(agent, incident_id, lambda: incidents.acknowledge(incident_id, actor="ui"))
 
 
 @router.post("/ui/incidents/{incident_id}/resolve")
@@ -91,11 +90,9 @@ async def ui_resolve(
     incidents: IncidentsDep,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    try:
-        await agent.write("incident", lambda: incidents.resolve(incident_id, actor="ui", note=note))
-    except (IncidentNotFound, InvalidTransition) as exc:
-        raise _refused(exc) from None
-    return _decided(incident_id)
+    return await _decide(
+        agent, incident_id, lambda: incidents.resolve(incident_id, actor="ui", note=note)
+    )
 
 
 @router.post("/ui/incidents/{incident_id}/false-positive")
@@ -106,14 +103,11 @@ async def ui_false_positive(
     remedy: Annotated[Remedy, Form()] = Remedy.NONE,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    try:
-        await agent.write(
-            "incident",
-            lambda: incidents.false_positive(incident_id, actor="ui", remedy=remedy, note=note),
-        )
-    except (IncidentNotFound, InvalidTransition) as exc:
-        raise _refused(exc) from None
-    return _decided(incident_id)
+    return await _decide(
+        agent,
+        incident_id,
+        lambda: incidents.false_positive(incident_id, actor="ui", remedy=remedy, note=note),
+    )
 
 
 @router.get("/ui/profiles/{key:path}", response_class=HTMLResponse)
