@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.fakes import QueueSensor, exec_event
+from tests.fixtures.fakes import FlagEvents, QueueSensor, exec_event
 from tests.fixtures.identity_host import (
     CREATED,
     CRI_ANNOTATIONS,
@@ -29,7 +29,7 @@ from tests.fixtures.identity_host import (
 from vigil.agent import Agent
 from vigil.detect.profiles import ProfileBook
 from vigil.identity import Identity, IdentityResolver
-from vigil.models import ContainerInfo, Event, Severity, Workload
+from vigil.models import ContainerInfo, Workload
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
 
@@ -314,22 +314,6 @@ def test_containers_that_started_before_the_agent_are_found_by_a_scan(
     assert resolver.scan().added == ()
 
 
-class EveryEvent:
-    """A detector that reports every event (to see exactly what alerts carry)."""
-
-    @dataclass(frozen=True)
-    class Seen:
-        event: Event
-        kind: str = "rule"
-        rule: str = "test.every_event"
-        severity: Severity = Severity.INFO
-        message: str = "seen"
-        mitre: list[str] = field(default_factory=list)
-
-    def observe(self, event: Event) -> Sequence[Seen]:
-        return [self.Seen(event)]
-
-
 def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) -> None:
     """One agent, one host with every layout at once; each alert names its own container."""
     hosts: list[tuple[Case, FakeHost, IdentityResolver, int]] = []
@@ -354,7 +338,7 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
         responder=Responder([], hosts[0][2]),
         store=store,
         outputs=[],
-        detectors=[EveryEvent()],
+        detectors=[FlagEvents("test.every_event")],
     )
     for index in range(len(CASES)):
         sensor.push(exec_event("/bin/sh", cgroup_id=index, pid=4242))
