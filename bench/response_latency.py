@@ -30,12 +30,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vigil.agent import Agent
 from vigil.detect.profiles import ProfileBook
+from vigil.detect.rules import RuleMatch
 from vigil.identity.resolver import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
 from vigil.models import Alert, Event, EventType, Severity
@@ -106,25 +106,15 @@ def bench_block(work: Path, rootfs: Path, runs: int) -> dict[str, Any]:
 
 
 # -- 2. freeze through the agent's pipeline ----------------------------------------------------
-@dataclass(frozen=True)
-class ExecFinding:
-    event: Event
-    kind: str = "rule"
-    rule: str = "bench.exec"
-    severity: Severity = Severity.CRITICAL
-    message: str = "bench exec"
-    mitre: list[str] = field(default_factory=list)
-
-
 class ExecOf:
     """A detector that flags every exec of one path (a stand-in for a rule)."""
 
     def __init__(self, exe: str) -> None:
         self.exe = exe
 
-    def observe(self, event: Event) -> list[ExecFinding]:
+    def observe(self, event: Event) -> list[RuleMatch]:
         if event.type is EventType.EXEC and event.process.exe == self.exe:
-            return [ExecFinding(event)]
+            return [RuleMatch("bench.exec", Severity.CRITICAL, "bench exec", [], event)]
         return []
 
 

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from tests.fixtures.fakes import (
     WEB_2,
     FakeRecord,
     FixedIdentity,
+    FlagEvents,
     QueueSensor,
     TableIdentity,
     connect_event,
@@ -243,19 +244,6 @@ def test_agent_remembers_in_the_kernel_only_execs_found_allowed(tmp_path: Path) 
         def remember_exec(self, event: Event) -> None:
             self.remembered.append(event.process.cmdline)
 
-    @dataclass(frozen=True)
-    class RuleHit:
-        event: Event
-        kind: str = "rule"
-        rule: str = "Flagged command"
-        severity: Severity = Severity.LOW
-        message: str = "flagged"
-        mitre: list[str] = field(default_factory=list)
-
-    class FlagCommands:
-        def observe(self, event: Event) -> list[RuleHit]:
-            return [RuleHit(event)] if "flagged" in event.process.cmdline else []
-
     sensor = VerdictSensor()
     identity = TableIdentity(by_cgroup={100: FixedIdentity(WEB_1, WEB)})
     agent = Agent(
@@ -265,7 +253,9 @@ def test_agent_remembers_in_the_kernel_only_execs_found_allowed(tmp_path: Path) 
         responder=Responder([], identity),
         store=Store.open(tmp_path / "data"),
         outputs=[],
-        detectors=[FlagCommands()],
+        detectors=[
+            FlagEvents("Flagged command", lambda e: "flagged" in e.process.cmdline, Severity.LOW)
+        ],
     )
 
     async def scenario() -> None:

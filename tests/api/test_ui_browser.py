@@ -4,7 +4,6 @@ Approvals are the real ones: a playbook in ``approve`` mode holds a freeze, the 
 lists it from ``/api/v1/actions`` and the Approve button runs it.
 """
 
-import asyncio
 import uuid
 from pathlib import Path
 
@@ -13,14 +12,14 @@ import pytest
 pytest.importorskip("playwright", reason="Playwright is not installed (scripts/install.sh --dev)")
 from playwright.sync_api import expect
 
-from tests.fixtures.api import with_running_api
+from tests.fixtures.api import serve_while, with_running_api
 from tests.fixtures.browser import chromium_page
 from tests.fixtures.fakes import FakeRecord, QueueSensor, exec_event, wait_until
 from tests.fixtures.marks import e2e
 from vigil.agent import Agent
 from vigil.api.auth import load_or_create_token
 from vigil.api.client import AgentClient
-from vigil.api.server import bind_socket, create_app, serve
+from vigil.api.server import create_app
 from vigil.bootstrap import RunOptions, attach_incidents, build_agent, ebpf_sensor
 from vigil.config import AgentConfig
 from vigil.lab import RuncContainer, build_busybox_rootfs
@@ -162,22 +161,7 @@ def test_browser_sees_a_real_incident_and_approves_a_real_freeze(tmp_path: Path)
                 assert container.wait_for_status("paused", 10.0), container.status()
                 only_the_agent(url, seen.requests)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        sock = bind_socket("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        tasks = [
-            asyncio.create_task(agent.run(stop)),
-            asyncio.create_task(serve(app, sock, stop)),
-        ]
-        await agent.ready.wait()
-        try:
-            await asyncio.to_thread(check, url)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-
     try:
-        asyncio.run(main())
+        serve_while(agent, app, check)
     finally:
         store.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from tests.fixtures.rules_events import create, ev, read, run, write
@@ -10,6 +13,17 @@ from vigil.models import Event, Severity
 
 COMPILED = compile_files(builtin_rule_files())
 ENGINE = RuleEngine(COMPILED.rules)
+
+
+def in_container_only(build: Callable[..., Event], *args: Any, **kw: Any) -> tuple[Event, Event]:
+    """The event in a container, and as its near miss the same event on the host."""
+    return build(*args, **kw), build(*args, host=True, **kw)
+
+
+def writes_only(path: str, **kw: Any) -> tuple[Event, Event]:
+    """A write of ``path``, and as its near miss a read of it."""
+    return write(path, **kw), read(path, **kw)
+
 
 # rule name → (an event it must match, a near miss it must not)
 CASES: dict[str, tuple[Event, Event]] = {
@@ -54,11 +68,8 @@ CASES: dict[str, tuple[Event, Event]] = {
         run("/bin/sh -c LD_PRELOAD=/tmp/hook.so /bin/ls"),
         run("/bin/sh -c LD_LIBRARY_PATH=/opt/lib /bin/ls"),
     ),
-    "Write to /etc/ld.so.preload": (write("/etc/ld.so.preload"), read("/etc/ld.so.preload")),
-    "Package manager run in a container": (
-        run("apt-get install -y nmap"),
-        run("apt-get install -y nmap", host=True),
-    ),
+    "Write to /etc/ld.so.preload": writes_only("/etc/ld.so.preload"),
+    "Package manager run in a container": in_container_only(run, "apt-get install -y nmap"),
     "kubectl run in a container": (run("kubectl get secrets -A"), run("kubectl-proxy-helper")),
     "Container runtime client run in a container": (run("crictl ps"), run("critical-task")),
     "Namespace entry tool run in a container": (
@@ -67,9 +78,8 @@ CASES: dict[str, tuple[Event, Event]] = {
     ),
     "Network reconnaissance tool run": (run("nmap -sS 10.0.0.0/24"), run("nc 10.0.0.1 80")),
     "Network sniffing tool run": (run("tcpdump -i eth0"), run("tcptraceroute example.com")),
-    "Packet socket opened in a container": (
-        ev("packet_socket", exe="/usr/bin/arping"),
-        ev("packet_socket", exe="/usr/bin/arping", host=True),
+    "Packet socket opened in a container": in_container_only(
+        ev, "packet_socket", exe="/usr/bin/arping"
     ),
     "Kubernetes API discovery from a container": (
         run("curl -k https://kubernetes.default.svc/api/v1/namespaces"),
@@ -115,26 +125,13 @@ CASES: dict[str, tuple[Event, Event]] = {
         ev("ptrace", exe="/usr/bin/gdb", args={"request": 16, "target_pid": 1}),
         ev("ptrace", exe="/usr/bin/gdb", args={"request": 0, "target_pid": 1}),
     ),
-    "Mount in a container": (
-        ev("mount", args={"source": "/dev/sda1", "target": "/mnt", "fstype": "ext4"}),
-        ev("mount", host=True, args={"source": "/dev/sda1", "target": "/mnt", "fstype": "ext4"}),
+    "Mount in a container": in_container_only(
+        ev, "mount", args={"source": "/dev/sda1", "target": "/mnt", "fstype": "ext4"}
     ),
-    "Namespace change with unshare": (
-        ev("unshare", args={"flags": 0x10000000}),
-        ev("unshare", host=True, args={"flags": 0x10000000}),
-    ),
-    "Namespace entry with setns": (
-        ev("setns", args={"fd": 3}),
-        ev("setns", host=True, args={"fd": 3}),
-    ),
-    "Cgroup release_agent written": (
-        write("/sys/fs/cgroup/rdma/release_agent"),
-        read("/sys/fs/cgroup/rdma/release_agent"),
-    ),
-    "Kernel module loaded": (
-        ev("module_load", exe="/sbin/insmod"),
-        ev("module_load", exe="/sbin/insmod", host=True),
-    ),
+    "Namespace change with unshare": in_container_only(ev, "unshare", args={"flags": 0x10000000}),
+    "Namespace entry with setns": in_container_only(ev, "setns", args={"fd": 3}),
+    "Cgroup release_agent written": writes_only("/sys/fs/cgroup/rdma/release_agent"),
+    "Kernel module loaded": in_container_only(ev, "module_load", exe="/sbin/insmod"),
     "Kernel module tool run in a container": (run("insmod rootkit.ko"), run("lsmod")),
     "eBPF program loaded in a container": (
         ev("bpf", args={"cmd": 5}),
@@ -165,10 +162,7 @@ CASES: dict[str, tuple[Event, Event]] = {
         write("/etc/nginx/nginx.conf", exe="/bin/sed"),
         write("/etc/nginx/nginx.conf", exe="/usr/bin/apt-get"),
     ),
-    "Account files modified": (
-        write("/etc/passwd", exe="/bin/sh"),
-        read("/etc/passwd", exe="/bin/sh"),
-    ),
+    "Account files modified": writes_only("/etc/passwd", exe="/bin/sh"),
     "Executable bit set in a temporary directory": (
         ev("chmod", path="/tmp/kit", mode=0o755),
         ev("chmod", path="/tmp/kit", mode=0o644),
@@ -186,12 +180,9 @@ CASES: dict[str, tuple[Event, Event]] = {
         run("/bin/bash -c unset HISTFILE; id"),
         run("/bin/bash -c echo $HISTFILE"),
     ),
-    "Cron job written": (write("/etc/cron.d/job"), read("/etc/cron.d/job")),
-    "SSH authorized_keys modified": (
-        write("/root/.ssh/authorized_keys"),
-        read("/root/.ssh/authorized_keys"),
-    ),
-    "Shell startup file modified": (write("/root/.bashrc"), read("/root/.bashrc")),
+    "Cron job written": writes_only("/etc/cron.d/job"),
+    "SSH authorized_keys modified": writes_only("/root/.ssh/authorized_keys"),
+    "Shell startup file modified": writes_only("/root/.bashrc"),
     "Systemd unit written": (
         create("/etc/systemd/system/evil.service"),
         create("/etc/systemd/system/evil.service", exe="/usr/bin/dpkg"),

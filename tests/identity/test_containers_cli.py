@@ -3,7 +3,6 @@ host, with the Kubernetes pod directory filled as the watch would fill it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -11,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from tests.fixtures.api import serve_while
 from tests.fixtures.fakes import QueueSensor, exec_event, wait_until
 from tests.fixtures.identity_host import CRI_ANNOTATIONS, CRIO_ANNOTATIONS, ID, ID2, UID, FakeHost
 from vigil.agent import Agent
 from vigil.api.client import AgentClient
-from vigil.api.server import bind_socket, create_app, serve
+from vigil.api.server import create_app
 from vigil.detect.profiles import ProfileBook
 from vigil.identity import IdentityResolver
 from vigil.kube.pods import PodDirectory, PodOwner
@@ -38,22 +38,7 @@ def with_agent(
         outputs=[],
     )
 
-    async def main() -> T:
-        stop = asyncio.Event()
-        sock = bind_socket("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        tasks = [
-            asyncio.create_task(agent.run(stop)),
-            asyncio.create_task(serve(create_app(agent), sock, stop)),
-        ]
-        await agent.ready.wait()
-        try:
-            return await asyncio.to_thread(check, url, sensor)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-
-    return asyncio.run(main())
+    return serve_while(agent, create_app(agent), lambda url: check(url, sensor))
 
 
 def vigil(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.fakes import QueueSensor, exec_event
+from tests.fixtures.fakes import FlagEvents, QueueSensor, exec_event
 from tests.fixtures.identity_host import (
     CREATED,
     CRI_ANNOTATIONS,
@@ -29,7 +29,7 @@ from tests.fixtures.identity_host import (
 from vigil.agent import Agent
 from vigil.detect.profiles import ProfileBook
 from vigil.identity import Identity, IdentityResolver
-from vigil.models import ContainerInfo, Event, Severity, Workload
+from vigil.models import ContainerInfo, Workload
 from vigil.record.store import Store
 from vigil.respond.responder import Responder
 
@@ -43,18 +43,34 @@ COMPOSE = {
 
 
 @dataclass(frozen=True)
+class Found:
+    """What the resolver must make of one container, and the files it reads that from."""
+
+    container: ContainerInfo
+    workload: Workload
+    source: str  # which of the resolver's sources named the workload
+    annotations: dict[str, str] = field(default_factory=dict)
+    engine: Callable[[FakeHost], object] | None = None  # writes the engine's own metadata
+
+
+@dataclass(frozen=True)
 class Case:
     name: str
     root: str  # state root under run/
     path: str  # cgroup path relative to the mount
-    container_id: str
-    expected_container: ContainerInfo
-    expected_workload: Workload
     layout: str  # what the provenance's layout must mention
-    workload_source: str
-    annotations: dict[str, str] = field(default_factory=dict)
-    engine: Callable[[FakeHost], object] | None = None
+    found: Found
     crun: bool = False
+
+    @property
+    def container_id(self) -> str:
+        return self.found.container.id
+
+
+def bare(runtime: str, container_id: str) -> Found:
+    """A container of the low-level runtime alone: nothing names it but its id."""
+    container = ContainerInfo(container_id, container_id, "", runtime)
+    return Found(container, Workload("", "Container", container_id, container_id), "container id")
 
 
 def _docker_compose(host: FakeHost) -> object:
@@ -86,164 +102,144 @@ def _podman_storage_only(host: FakeHost) -> object:
     return host.storage_containers([entry])
 
 
-K8S_DB = Workload("data", "StatefulSet", "db", "postgres", inferred=True)
-K8S_WEB = Workload("shop", "Deployment", "web", "nginx", inferred=True)
-POSTGRES = ContainerInfo(ID, "postgres", "docker.io/library/postgres:16", "containerd")
-NGINX_CRIO = ContainerInfo(ID, "nginx", "docker.io/library/nginx:1.25", "cri-o")
-CONTAINERD_K8S = "containerd/runc/k8s.io"
 LIBPOD = {"io.container.manager": "libpod"}
+COMPOSE_WEB = Workload("shop", "ComposeService", "web", "web")
+EXPORTER = "quay.io/prometheus/node-exporter:v1"
+POSTGRES_POD = Found(
+    ContainerInfo(ID, "postgres", "docker.io/library/postgres:16", "containerd"),
+    Workload("data", "StatefulSet", "db", "postgres", inferred=True),
+    "inferred from pod name",
+    CRI_ANNOTATIONS,
+)
+NGINX_POD = Found(
+    ContainerInfo(ID, "nginx", "docker.io/library/nginx:1.25", "cri-o"),
+    Workload("shop", "Deployment", "web", "nginx", inferred=True),
+    "inferred from pod name",
+    CRIO_ANNOTATIONS,
+)
+DOCKER_COMPOSE = Found(
+    ContainerInfo(ID, "shop-web-1", "nginx:1.25", "docker"),
+    COMPOSE_WEB,
+    "compose labels",
+    engine=_docker_compose,
+)
+DOCKER_PLAIN = Found(
+    ContainerInfo(ID, "cache", "redis:7", "docker"),
+    Workload("", "Container", "redis:7", "cache"),
+    "image",
+    engine=_docker_plain,
+)
+PODMAN_POD = Found(
+    ContainerInfo(ID, "blog-db", "docker.io/mariadb:11", "podman"),
+    Workload("", "PodmanPod", "blog", "blog-db"),
+    "podman pod",
+    LIBPOD,
+    _podman_pod,
+)
+PODMAN_COMPOSE = Found(
+    ContainerInfo(ID, "shop_web_1", "docker.io/library/nginx:1.25", "podman"),
+    COMPOSE_WEB,
+    "compose labels",
+    LIBPOD,
+    _podman_compose,
+)
+PODMAN_STORAGE_ONLY = Found(
+    ContainerInfo(ID, "exporter", EXPORTER, "podman"),
+    Workload("", "Container", EXPORTER, "exporter"),
+    "image",
+    LIBPOD,
+    _podman_storage_only,
+)
+
+CONTAINERD_K8S = "containerd/runc/k8s.io"
+DOCKER_ROOT = "docker/runtime-runc/moby"
+KUBE_SYSTEMD = "/kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{uid}.slice/"
 
 CASES = [
-    Case(
-        "runc cgroupfs",
-        "runc",
-        "/t1",
-        "t1",
-        ContainerInfo("t1", "t1", "", "runc"),
-        Workload("", "Container", "t1", "t1"),
-        "<parent>/<id> (cgroupfs driver)",
-        "container id",
-    ),
+    Case("runc cgroupfs", "runc", "/t1", "<parent>/<id> (cgroupfs driver)", bare("runc", "t1")),
     Case(
         "runc systemd",
         "runc",
         "/system.slice/runc-t2.scope",
-        "t2",
-        ContainerInfo("t2", "t2", "", "runc"),
-        Workload("", "Container", "t2", "t2"),
         "runc-<id>.scope (systemd driver)",
-        "container id",
+        bare("runc", "t2"),
     ),
     Case(
-        "crun cgroupfs",
-        "crun",
-        "/machine/c1",
-        "c1",
-        ContainerInfo("c1", "c1", "", "crun"),
-        Workload("", "Container", "c1", "c1"),
-        "(cgroupfs driver)",
-        "container id",
-        crun=True,
+        "crun cgroupfs", "crun", "/machine/c1", "(cgroupfs driver)", bare("crun", "c1"), crun=True
     ),
     *[
         Case(
             f"containerd CRI cgroupfs {qos or 'guaranteed'}",
             CONTAINERD_K8S,
             f"/kubepods/{qos}pod{UID}/{ID}",
-            ID,
-            POSTGRES,
-            K8S_DB,
             "kubepods/[<qos>/]pod<uid>/<id> (cgroupfs driver)",
-            "inferred from pod name",
-            CRI_ANNOTATIONS,
+            POSTGRES_POD,
         )
         for qos in ("", "burstable/", "besteffort/")
     ],
     Case(
         "containerd CRI systemd",
         CONTAINERD_K8S,
-        f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{UID_}.slice/"
-        f"cri-containerd-{ID}.scope",
-        ID,
-        POSTGRES,
-        K8S_DB,
+        KUBE_SYSTEMD.format(qos="burstable", uid=UID_) + f"cri-containerd-{ID}.scope",
         "cri-containerd-<id> scope (systemd driver)",
-        "inferred from pod name",
-        CRI_ANNOTATIONS,
+        POSTGRES_POD,
     ),
     Case(
         "CRI-O cgroupfs",
         "runc",
         f"/kubepods/besteffort/pod{UID}/crio-{ID}",
-        ID,
-        NGINX_CRIO,
-        K8S_WEB,
         "crio-<id> (cgroupfs driver)",
-        "inferred from pod name",
-        CRIO_ANNOTATIONS,
+        NGINX_POD,
     ),
     Case(
         "CRI-O systemd on crun",
         "crun",
-        f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{UID_}.slice/"
-        f"crio-{ID}.scope",
-        ID,
-        NGINX_CRIO,
-        K8S_WEB,
+        KUBE_SYSTEMD.format(qos="besteffort", uid=UID_) + f"crio-{ID}.scope",
         "crio-<id> scope (systemd driver)",
-        "inferred from pod name",
-        CRIO_ANNOTATIONS,
+        NGINX_POD,
         crun=True,
     ),
     Case(
         "Docker cgroupfs, compose service",
-        "docker/runtime-runc/moby",
+        DOCKER_ROOT,
         f"/docker/{ID}",
-        ID,
-        ContainerInfo(ID, "shop-web-1", "nginx:1.25", "docker"),
-        Workload("shop", "ComposeService", "web", "web"),
         "docker/<id> (cgroupfs driver)",
-        "compose labels",
-        engine=_docker_compose,
+        DOCKER_COMPOSE,
     ),
-    Case(
-        "Docker systemd, plain container",
-        "docker/runtime-runc/moby",
-        f"/system.slice/docker-{ID}.scope",
-        ID,
-        ContainerInfo(ID, "cache", "redis:7", "docker"),
-        Workload("", "Container", "redis:7", "cache"),
-        "docker-<id> scope (systemd driver)",
-        "image",
-        engine=_docker_plain,
-    ),
-    Case(
-        "Docker through containerd's moby namespace",
-        "containerd/runc/moby",
-        f"/system.slice/docker-{ID}.scope",
-        ID,
-        ContainerInfo(ID, "cache", "redis:7", "docker"),
-        Workload("", "Container", "redis:7", "cache"),
-        "docker-<id> scope (systemd driver)",
-        "image",
-        engine=_docker_plain,
-    ),
+    *[
+        Case(
+            name,
+            root,
+            f"/system.slice/docker-{ID}.scope",
+            "docker-<id> scope (systemd driver)",
+            DOCKER_PLAIN,
+        )
+        for name, root in [
+            ("Docker systemd, plain container", DOCKER_ROOT),
+            ("Docker through containerd's moby namespace", "containerd/runc/moby"),
+        ]
+    ],
     Case(
         "Podman systemd, in a pod",
         "runc",
         f"/machine.slice/machine-libpod_pod_{POD_ID}.slice/libpod-{ID}.scope",
-        ID,
-        ContainerInfo(ID, "blog-db", "docker.io/mariadb:11", "podman"),
-        Workload("", "PodmanPod", "blog", "blog-db"),
         "libpod-<id> scope (systemd driver)",
-        "podman pod",
-        LIBPOD,
-        engine=_podman_pod,
+        PODMAN_POD,
     ),
     Case(
         "Podman cgroupfs, compose service, crun",
         "crun",
         f"/libpod_parent/libpod-{ID}",
-        ID,
-        ContainerInfo(ID, "shop_web_1", "docker.io/library/nginx:1.25", "podman"),
-        Workload("shop", "ComposeService", "web", "web"),
         "libpod-<id> (cgroupfs driver)",
-        "compose labels",
-        LIBPOD,
-        engine=_podman_compose,
+        PODMAN_COMPOSE,
         crun=True,
     ),
     Case(
         "Podman without its database (containers.json)",
         "runc",
         f"/machine.slice/libpod-{ID}.scope/container",
-        ID,
-        ContainerInfo(ID, "exporter", "quay.io/prometheus/node-exporter:v1", "podman"),
-        Workload("", "Container", "quay.io/prometheus/node-exporter:v1", "exporter"),
         "libpod-<id> scope (systemd driver)",
-        "image",
-        LIBPOD,
-        engine=_podman_storage_only,
+        PODMAN_STORAGE_ONLY,
     ),
 ]
 
@@ -254,12 +250,14 @@ def lay_out(host: FakeHost, case: Case, pid: int) -> None:
         state_dir.mkdir(parents=True)
         status = {"pid": pid, "cgroup-path": case.path, "bundle": "/gone", "created": CREATED}
         (state_dir / "status").write_text(json.dumps(status))
-        config = {"ociVersion": "1.0.2", "annotations": case.annotations}
+        config = {"ociVersion": "1.0.2", "annotations": case.found.annotations}
         (state_dir / "config.json").write_text(json.dumps(config))
     else:
-        host.runc_container(case.root, case.container_id, case.path, case.annotations, pid=pid)
-    if case.engine is not None:
-        case.engine(host)
+        host.runc_container(
+            case.root, case.container_id, case.path, case.found.annotations, pid=pid
+        )
+    if case.found.engine is not None:
+        case.found.engine(host)
 
 
 def resolve(tmp_path: Path, case: Case, cgroup_version: int) -> tuple[FakeHost, IdentityResolver]:
@@ -283,19 +281,19 @@ def test_every_layout_is_attributed(tmp_path: Path, case: Case, cgroup_version: 
 
     identity = resolver.resolve(cgroup_id(host, case, cgroup_version), 4242)
 
-    assert identity.container == case.expected_container
-    assert identity.workload == case.expected_workload
+    assert identity.container == case.found.container
+    assert identity.workload == case.found.workload
     assert identity.cgroup_path == case.path
     record = identity.record
     assert record is not None
     assert record.state_root == str(host.run / case.root)
     assert case.layout in record.found.layout
     assert record.found.layout.endswith("[cgroup v1]") == (cgroup_version == 1)
-    assert record.found.workload == case.workload_source
+    assert record.found.workload == case.found.source
     assert record.found.state == str(host.run / case.root)
-    if case.engine is not None:
+    if case.found.engine is not None:
         assert record.found.metadata.startswith(str(tmp_path))
-    if case.expected_workload.kind == "ComposeService":
+    if case.found.workload.kind == "ComposeService":
         assert record.labels["com.docker.compose.service"] == "web"
 
 
@@ -309,27 +307,11 @@ def test_containers_that_started_before_the_agent_are_found_by_a_scan(
 
     assert result.added == (case.container_id,)
     (record,) = resolver.containers()
-    assert record.container == case.expected_container
-    assert record.workload == case.expected_workload
+    assert record.container == case.found.container
+    assert record.workload == case.found.workload
     # the layout is read from the state's cgroup path, not from an event
     assert case.layout in record.found.layout
     assert resolver.scan().added == ()
-
-
-class EveryEvent:
-    """A detector that reports every event (to see exactly what alerts carry)."""
-
-    @dataclass(frozen=True)
-    class Seen:
-        event: Event
-        kind: str = "rule"
-        rule: str = "test.every_event"
-        severity: Severity = Severity.INFO
-        message: str = "seen"
-        mitre: list[str] = field(default_factory=list)
-
-    def observe(self, event: Event) -> Sequence[Seen]:
-        return [self.Seen(event)]
 
 
 def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) -> None:
@@ -358,7 +340,7 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
         responder=Responder([], hosts[0][2]),
         store=store,
         outputs=[],
-        detectors=[EveryEvent()],
+        detectors=[FlagEvents("test.every_event")],
     )
     for index in range(len(CASES)):
         sensor.push(exec_event("/bin/sh", cgroup_id=index, pid=4242))
@@ -368,6 +350,6 @@ def test_alerts_carry_container_and_workload_for_every_layout(tmp_path: Path) ->
     alerts = list(reversed(store.alerts(limit=100)))
     assert len(alerts) == len(CASES)
     for (case, _, _, _), alert in zip(hosts, alerts, strict=True):
-        assert alert["container"] == case.expected_container.to_json(), case.name
-        assert alert["workload"] == case.expected_workload.to_json(), case.name
+        assert alert["container"] == case.found.container.to_json(), case.name
+        assert alert["workload"] == case.found.workload.to_json(), case.name
     store.close()

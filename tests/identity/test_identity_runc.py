@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.agents import RunningAgent, cli, wait_for
-from tests.fixtures.identity_host import CRI_ANNOTATIONS
+from tests.fixtures.identity_host import CRI_ANNOTATIONS, CRIO_ANNOTATIONS
 from tests.fixtures.marks import E2E
 from vigil.identity import IdentityResolver
 from vigil.lab import RuncContainer, build_busybox_rootfs
@@ -46,6 +46,16 @@ def cgroup_id_of(resolver: IdentityResolver, container: RuncContainer) -> int:
         unified = next(line[3:].strip() for line in handle if line.startswith("0::"))
     assert resolver.cgroup_root is not None
     return os.stat(resolver.cgroup_root + unified).st_ino
+
+
+def sleeper(
+    tmp_path: Path, rootfs: Path, container_id: str, annotations: dict[str, str], **options: Any
+) -> RuncContainer:
+    """A container that sleeps for a minute (long enough to be resolved) with ``annotations``."""
+    bundle = tmp_path / "bundle"
+    return RuncContainer(
+        container_id, rootfs, bundle, ["sleep", "60"], annotations=annotations, **options
+    )
 
 
 def remove_dirs_created(paths: list[str], existed: set[str]) -> None:
@@ -94,9 +104,7 @@ def test_plain_runc_container_with_cri_o_annotations(
         "io.kubernetes.pod.name": "web-7d4b9c8f6d-x2x9k",
         "io.kubernetes.container.name": "nginx",
     }
-    with RuncContainer(
-        container_id, rootfs, tmp_path / "bundle", ["sleep", "60"], annotations=annotations
-    ) as container:
+    with sleeper(tmp_path, rootfs, container_id, annotations) as container:
         identity = resolver.resolve(cgroup_id_of(resolver, container), container.pid)
 
         assert identity.container.id == container_id
@@ -117,13 +125,11 @@ def test_containerd_like_kubepods_container(
     rootfs: Path, tmp_path: Path, resolver: IdentityResolver, k8s_root: str, pod_cgroup: str
 ) -> None:
     container_id = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex, as containerd names them
-    annotations = CRI_ANNOTATIONS
-    with RuncContainer(
-        container_id,
+    with sleeper(
+        tmp_path,
         rootfs,
-        tmp_path / "bundle",
-        ["sleep", "60"],
-        annotations=annotations,
+        container_id,
+        CRI_ANNOTATIONS,
         cgroups_path=f"{pod_cgroup}/{container_id}",
         root=k8s_root,
     ) as container:
@@ -145,19 +151,12 @@ def test_cri_o_like_kubepods_container(
 ) -> None:
     """CRI-O's layout: runc root /run/runc, cgroupsPath /kubepods/<qos>/pod<uid>/crio-<id>."""
     container_id = uuid.uuid4().hex + uuid.uuid4().hex
-    annotations = {
-        "io.kubernetes.cri-o.ContainerType": "container",
-        "io.kubernetes.cri-o.ImageName": "docker.io/library/nginx:1.25",
-        "io.kubernetes.pod.namespace": "shop",
-        "io.kubernetes.pod.name": "web-7d4b9c8f6d-x2x9k",
-        "io.kubernetes.container.name": "nginx",
-    }
-    with RuncContainer(
-        container_id,
+    annotations = {**CRIO_ANNOTATIONS, "io.kubernetes.cri-o.ContainerType": "container"}
+    with sleeper(
+        tmp_path,
         rootfs,
-        tmp_path / "bundle",
-        ["sleep", "60"],
-        annotations=annotations,
+        container_id,
+        annotations,
         cgroups_path=f"{pod_cgroup}/crio-{container_id}",
     ) as container:
         identity = resolver.resolve(cgroup_id_of(resolver, container), container.pid)
@@ -180,9 +179,7 @@ def test_container_started_before_the_agent_is_found_then_forgotten(
 ) -> None:
     container_id = f"vigil-id-{uuid.uuid4().hex[:8]}"
     annotations = {"io.kubernetes.pod.namespace": "ops", "io.kubernetes.pod.name": "db-0"}
-    with RuncContainer(
-        container_id, rootfs, tmp_path / "bundle", ["sleep", "60"], annotations=annotations
-    ) as container:
+    with sleeper(tmp_path, rootfs, container_id, annotations) as container:
         resolver = IdentityResolver()  # starts after the container
         if resolver.cgroup_root is None:
             pytest.skip("no cgroup2 mount")

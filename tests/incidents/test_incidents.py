@@ -3,7 +3,6 @@ false positives that teach the profile or leave an exception."""
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from tests.fixtures.fakes import (
     TableIdentity,
     connect_event,
     exec_event,
+    new_executable_alert,
 )
 from tests.fixtures.stores import StoreOpener
 from vigil.agent import Agent
@@ -31,7 +31,6 @@ from vigil.record.store import Store
 from vigil.record.writer import StoreWriter
 from vigil.respond.responder import Responder
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DB = Workload("shop", "StatefulSet", "db", "postgres")
 
 
@@ -47,15 +46,7 @@ def alert(
 ) -> Alert:
     event = replace(exec_event(exe, pid=pid), container=WEB_1, workload=workload)
     event = replace(event, process=replace(event.process, ppid=ppid, parent_exe="/bin/sh"))
-    return Alert(
-        id=f"alert-{n}",
-        time=T0 + timedelta(seconds=at),
-        kind="deviation",
-        rule="profile.new_executable",
-        severity=severity,
-        message=f"new process {exe}",
-        event=event,
-    )
+    return new_executable_alert(f"alert-{n}", at, event, severity, f"new process {exe}")
 
 
 def record(store: Store, book: IncidentBook, *alerts: Alert) -> None:

@@ -3,14 +3,13 @@
 import os
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from tests.fixtures import DATA
-from tests.fixtures.fakes import WEB, WEB_1, WEB_2, exec_event
+from tests.fixtures.fakes import WEB, WEB_1, WEB_2, exec_event, new_executable_alert
 from tests.fixtures.stores import StoreOpener
 from vigil.detect.profiles import ProfileBook
 from vigil.errors import StoreError
@@ -19,22 +18,13 @@ from vigil.record.migrations import LATEST
 from vigil.record.store import DB_NAME, AlertFilter, Store, postgres_url
 
 V1_DUMP = DATA / "store_v1.sql"
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def make_alert(
     number: int, *, severity: Severity = Severity.HIGH, container: ContainerInfo = WEB_1
 ) -> Alert:
     event = replace(exec_event(f"/bin/x{number}"), container=container, workload=WEB)
-    return Alert(
-        id=f"a{number:03d}",
-        time=T0 + timedelta(seconds=number),
-        kind="deviation",
-        rule="profile.new_executable",
-        severity=severity,
-        message=f"m{number}",
-        event=event,
-    )
+    return new_executable_alert(f"a{number:03d}", number, event, severity, f"m{number}")
 
 
 def test_profiles_survive_a_restart(open_store: StoreOpener) -> None:

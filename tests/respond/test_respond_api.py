@@ -1,13 +1,13 @@
 """The approval flow over real HTTP: the agent holds an action, the CLI lists, approves and
 denies it; the audit endpoints report the chain."""
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import httpx
 from typer.testing import CliRunner
 
+from tests.fixtures.api import serve_while
 from tests.fixtures.fakes import (
     WEB,
     WEB_1,
@@ -19,7 +19,7 @@ from tests.fixtures.fakes import (
 )
 from vigil.agent import Agent
 from vigil.api.client import AgentClient
-from vigil.api.server import bind_socket, create_app, serve
+from vigil.api.server import create_app
 from vigil.cli.main import app
 from vigil.detect.profiles import ProfileBook
 from vigil.record.store import Store
@@ -65,22 +65,7 @@ def run_with_api(tmp_path: Path, check: Any) -> Any:
         outputs=[],
     )
 
-    async def main() -> Any:
-        stop = asyncio.Event()
-        sock = bind_socket("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        tasks = [
-            asyncio.create_task(agent.run(stop)),
-            asyncio.create_task(serve(create_app(agent), sock, stop)),
-        ]
-        await agent.ready.wait()
-        try:
-            return await asyncio.to_thread(check, url, sensor, freezer)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-
-    return asyncio.run(main())
+    return serve_while(agent, create_app(agent), lambda url: check(url, sensor, freezer))
 
 
 def test_pending_to_done_and_to_denied_through_cli_and_api(tmp_path: Path) -> None:

@@ -290,14 +290,23 @@ def cached_kube(client: AsyncClient, clock: FakeClock[float], min_healthy: int =
     return KubeActions(client, min_healthy_replicas=min_healthy, owners=owners)
 
 
-@pytest.mark.asyncio
-async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster: KubeCluster) -> None:
+async def warmed_kube(
+    cluster: KubeCluster, min_healthy: int = 1
+) -> tuple[KubeActions, FakeClock[float]]:
+    """Cached kube actions after one delete of POD, which then comes back; 3 replicas ready."""
     kmock, client = cluster
     seed(kmock, ready=3)
     clock = FakeClock(1000.0)
-    kube = cached_kube(client, clock)
+    kube = cached_kube(client, clock, min_healthy)
     await kube.delete_pod(POD)  # cold: the pod, then its ReplicaSet
     kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)  # (a StatefulSet-like comeback)
+    return kube, clock
+
+
+@pytest.mark.asyncio
+async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster: KubeCluster) -> None:
+    kmock, _ = cluster
+    kube, clock = await warmed_kube(cluster)
     clock.now += 1.0
     await kube.delete_pod(POD)  # both known and fresh: the DELETE alone
     kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
@@ -315,12 +324,8 @@ async def test_a_known_owner_with_a_fresh_count_costs_no_read(cluster: KubeClust
 
 @pytest.mark.asyncio
 async def test_a_stale_count_is_read_again_and_its_news_is_honoured(cluster: KubeCluster) -> None:
-    kmock, client = cluster
-    seed(kmock, ready=3)
-    clock = FakeClock(1000.0)
-    kube = cached_kube(client, clock, min_healthy=2)
-    await kube.delete_pod(POD)
-    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
+    kmock, _ = cluster
+    kube, clock = await warmed_kube(cluster, min_healthy=2)
     replicaset = kmock.objects["apps/v1/replicasets", NS, "web-7d9f"].raw
     kmock.objects["apps/v1/replicasets", NS, "web-7d9f"] = {
         **replicaset,
@@ -348,12 +353,8 @@ async def test_pods_deleted_since_the_read_count_as_gone(cluster: KubeCluster) -
 
 @pytest.mark.asyncio
 async def test_a_failed_read_refuses_the_delete(cluster: KubeCluster) -> None:
-    kmock, client = cluster
-    seed(kmock, ready=3)
-    clock = FakeClock(1000.0)
-    kube = cached_kube(client, clock)
-    await kube.delete_pod(POD)
-    kmock.objects["v1/pods", NS, POD.name] = pod(POD.name)
+    kmock, _ = cluster
+    kube, clock = await warmed_kube(cluster)
     del kmock.objects["apps/v1/replicasets", NS, "web-7d9f"]
     clock.now += 5.0  # stale, and the read that should refresh it fails
     refused = "get replicaset web-7d9f: API server answered 404"
