@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
+from vigil.identity.runtime_setup import mark_runtime_setup
 from vigil.models import Alert, ContainerInfo, Event, EventType, Workload, utcnow
 from vigil.profile_service import ProfileFilter, ProfileService
 from vigil.record.metrics import AgentMetrics
@@ -163,14 +164,16 @@ class Agent:
             created = getattr(getattr(who, "record", None), "created", None)
             if isinstance(created, datetime):
                 self.profiles.note_container(who.container.id, created)
+        setup = mark_runtime_setup(event, self.identity)  # the runtime's: not judged, not learned
         alerts = [
             self._alert(finding)
-            for detector in self.detectors
+            for detector in (() if setup else self.detectors)
             for finding in detector.observe(event)
         ]
         if (
             not alerts
             and event.type is EventType.EXEC
+            and not event.entered_from_cgroup  # a runtime's exec of a container's process: seen
             and self.exec_verdicts is not None
             and self.profiles.allows(event)
         ):
