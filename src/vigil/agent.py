@@ -16,6 +16,7 @@ from vigil.detect import Detector, Finding
 from vigil.detect.profiles import Profile, ProfileBook
 from vigil.errors import truncate
 from vigil.identity.hold import HoldLimits, IdentityHold
+from vigil.identity.runtime_setup import mark_runtime_setup
 from vigil.models import Alert, ContainerInfo, Event, EventType, Workload, utcnow
 from vigil.profile_service import ProfileFilter, ProfileService
 from vigil.record.metrics import AgentMetrics
@@ -210,14 +211,16 @@ class Agent:
 
     async def _judge(self, event: Event) -> list[Alert]:
         """Detect, respond and record one attributed event."""
+        setup = mark_runtime_setup(event, self.identity)  # the runtime's: not judged, not learned
         alerts = [
             self._alert(finding)
-            for detector in self.detectors
+            for detector in (() if setup else self.detectors)
             for finding in detector.observe(event)
         ]
         if (
             not alerts
             and event.type is EventType.EXEC
+            and not event.entered_from_cgroup  # a runtime's exec of a container's process: seen
             and self.exec_verdicts is not None
             and self.profiles.allows(event)
         ):

@@ -333,6 +333,12 @@ class Event:
     file: FileInfo | None = None
     dns: DnsInfo | None = None
     syscall: SyscallInfo | None = None
+    #: the cgroup the process's program was exec'd in, when it has moved into ``cgroup_id``
+    #: since without exec'ing (set by the sensor's process tree); 0 otherwise
+    entered_from_cgroup: int = 0
+    #: done by a container runtime setting the container up, before the container's process
+    #: was exec'd (see vigil.identity.runtime_setup): recorded, never judged nor learned
+    runtime_setup: bool = False
 
     def details_json(self) -> dict[str, Any]:
         """The event-type-specific objects (network, dns, file, syscall) that are present."""
@@ -356,6 +362,8 @@ class Event:
             data["container"] = self.container.to_json()
         if self.workload is not None:
             data["workload"] = self.workload.to_json()
+        if self.runtime_setup:
+            data["runtime_setup"] = True
         return data
 
 
@@ -466,4 +474,5 @@ def event_from_json(data: dict[str, Any]) -> Event:
         )
         if workload
         else None,
+        runtime_setup=bool(data.get("runtime_setup", False)),
     )

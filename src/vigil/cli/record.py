@@ -45,6 +45,7 @@ def sensor_for(source: str, data_dir: Path, config: AgentConfig) -> Sensor:
 
 async def _record(sensor: Sensor, output: Path, duration: float | None, count: int | None) -> int:
     from vigil.identity.resolver import IdentityResolver
+    from vigil.identity.runtime_setup import mark_runtime_setup
 
     identity = IdentityResolver()
     stop = asyncio.Event()
@@ -85,6 +86,7 @@ async def _record(sensor: Sensor, output: Path, duration: float | None, count: i
                             recheck=event.type is EventType.EXEC,
                         )
                         event = replace(event, container=who.container, workload=who.workload)
+                    mark_runtime_setup(event, identity)  # shown, marked as the runtime's
                     out.write(json.dumps(event.to_json(), ensure_ascii=True) + "\n")
                     written += 1
                 out.flush()

@@ -9,6 +9,12 @@ Entries are keyed by pid but carry the start time, so a recycled pid never inher
 process's identity. Processes the tree does not know (they started before the sensor, or their
 events were dropped in the kernel because a locked profile allows them) are read once from
 /proc, with the same start-time check. The tree is bounded: least recently used out.
+
+Each process also carries the cgroup its program was exec'd in. An event whose process has moved
+to another cgroup since (a runtime's ``runc init`` joins a new container's cgroup, sets it up,
+then execs the container's process) says where it came from in ``Event.entered_from_cgroup``;
+identity decides whether that was the host (see vigil.identity.runtime_setup). Processes read
+from /proc have no known exec cgroup: their events are judged as any other.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class Node:
     cgroup_id: int = 0
     #: executables of its ancestors, nearest first, once found (see ProcessTree.ancestors)
     ancestors: tuple[str, ...] | None = None
+    #: the cgroup its program was exec'd in (a fork's is its parent's); 0 when unknown
+    exec_cgroup: int = 0
 
 
 class ProcessTree:
@@ -98,9 +106,13 @@ class ProcessTree:
         if event.type is EventType.EXEC:
             program = Program(p.exe, p.cmdline, p.cmdline_truncated)
             execed = Node(p.pid, p.start_ns, p.ppid, program, event.cgroup_id)
+            execed.exec_cgroup = event.cgroup_id
             known = self._nodes.get(p.pid)
-            if known is not None and (known.start_ns, known.ppid) == (p.start_ns, p.ppid):
-                execed.ancestors = known.ancestors  # an exec changes the program, not ancestry
+            if known is not None and known.start_ns == p.start_ns:
+                # the exec that ends a runtime's setup still says where it came from
+                event.entered_from_cgroup = _entered_from(known, event.cgroup_id)
+                if known.ppid == p.ppid:
+                    execed.ancestors = known.ancestors  # an exec changes the program only
             self._store(execed)
             return self._with_lineage(event, execed, None)
         if event.type is EventType.FORK:
@@ -110,9 +122,13 @@ class ProcessTree:
             # unless the child's exec, recorded on another CPU, came first: it knows better
             if child is None or child.start_ns != p.start_ns:
                 child = Node(p.pid, p.start_ns, p.ppid, inherited, event.cgroup_id)
+                child.exec_cgroup = parent.exec_cgroup if parent else 0
                 self._store(child)
+            event.entered_from_cgroup = _entered_from(child, event.cgroup_id)
             return self._with_lineage(event, child, inherited)
         node = self._node(p.pid, p.start_ns)
+        if node is not None:
+            event.entered_from_cgroup = _entered_from(node, event.cgroup_id)
         if node is not None and p.ppid and node.ppid != p.ppid:
             node.ppid = p.ppid  # re-parented to a subreaper
             node.ancestors = None
@@ -251,6 +267,14 @@ class ProcessTree:
                     known[path] = found
                 return found
         return 0
+
+
+def _entered_from(node: Node, cgroup_id: int) -> int:
+    """The cgroup ``node``'s program was exec'd in, if it has moved to ``cgroup_id`` since
+    without exec'ing (as a runtime's ``runc init`` does into a new container); else 0."""
+    if node.exec_cgroup and cgroup_id and node.exec_cgroup != cgroup_id:
+        return node.exec_cgroup
+    return 0
 
 
 def _exe_of(node: Node) -> str:
