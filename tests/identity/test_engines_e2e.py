@@ -194,15 +194,10 @@ def test_new_container_program_and_exec_are_attributed(recording: Recording) -> 
         assert_attributed(first, recording.engine, recording.new)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 point 2, in identity/resolver.py: the runtime's set-up events of a new "
-    "container (runc init's fork/unshare/setns, then its mounts) come before the runtime state "
-    "exists; the first ones go to 'host' (the cgroup id is not in the tree yet and the process "
-    "has exited, so /proc/<pid>/cgroup is gone), the next to a stand-in named by the bare id",
-)
 def test_new_container_first_event_is_attributed(recording: Recording) -> None:
-    """The very first event of the new container's cgroup: the runtime setting it up."""
+    """The very first event of the new container's cgroup: the runtime setting it up. Events
+    before the runtime state exists are held (vigil.identity.hold), in `vigil record` as in the
+    agent, and come out with the container's identity."""
     assert_attributed(recording.of(recording.new)[0], recording.engine, recording.new)
 
 

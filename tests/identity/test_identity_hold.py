@@ -122,6 +122,29 @@ def test_the_timer_releases_a_hold_once_the_state_is_there(host: FakeHost, tmp_p
     assert profile_keys(agent) == {DB.key}
 
 
+def test_a_runtime_forking_into_a_cgroup_not_yet_known_is_held_not_the_hosts(
+    host: FakeHost, tmp_path: Path
+) -> None:
+    agent = make_agent(host, tmp_path)
+    runtime_cgroup = "/system.slice/containerd.service"
+    agent.identity.resolve(host.cgroup_dir(runtime_cgroup), 1)  # the tree's scan happens here
+    # after that scan: the runtime (a host process) forks its init into a new container's
+    # cgroup; rescans are rate-limited, and the runtime's own /proc cgroup names the host
+    cgroup_id = host.cgroup_dir(PATH)
+    host.process(50, runtime_cgroup)
+    fork = exec_event("/usr/sbin/runc", cgroup_id=cgroup_id, pid=50)
+    assert handle_all(agent, [fork]) == []
+    assert len(agent.hold) == 1 and fork.container is None  # not the host's
+
+    host.runc_container(K8S_ROOT, ID, PATH, CRI_ANNOTATIONS)
+    host.clock.advance(1.5)  # a rescan may run again: it finds the cgroup
+    asyncio.run(agent.release_held())
+
+    assert len(agent.hold) == 0
+    assert fork.container is not None and fork.container.id == ID
+    assert fork.workload == DB
+
+
 @pytest.mark.parametrize("sandbox_known", [True, False])
 def test_a_state_that_never_appears_is_attributed_once_by_the_cgroup_path(
     host: FakeHost, tmp_path: Path, sandbox_known: bool

@@ -9,16 +9,15 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO
 
 import typer
 
 from vigil.cli.common import err, fail
 from vigil.config import AgentConfig, load_config
 from vigil.errors import ConfigError, VigilError
-from vigil.models import EventType
+from vigil.models import Event, EventType
 from vigil.sensor import Sensor
 
 SOURCES = ("ebpf", "proc-connector", "falco:PATH", "tetragon:PATH")
@@ -44,51 +43,70 @@ def sensor_for(source: str, data_dir: Path, config: AgentConfig) -> Sensor:
 
 
 async def _record(sensor: Sensor, output: Path, duration: float | None, count: int | None) -> int:
+    from vigil.identity.hold import IdentityHold
+    from vigil.identity.records import Identity
     from vigil.identity.resolver import IdentityResolver
     from vigil.identity.runtime_setup import mark_runtime_setup
 
     identity = IdentityResolver()
+    # as in the agent: a new container's events wait until its runtime state names it
+    hold: IdentityHold[Identity] = IdentityHold(identity)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     written = 0
+
+    def emit(out: TextIO, event: Event) -> None:
+        nonlocal written
+        mark_runtime_setup(event, identity)  # shown, marked as the runtime's
+        out.write(json.dumps(event.to_json(), ensure_ascii=True) + "\n")
+        written += 1
+
+    def write(out: TextIO, ready: list[tuple[Event, Identity]]) -> None:
+        for event, who in ready:
+            event.container, event.workload = who.container, who.workload
+            emit(out, event)
+
     try:
         with output.open("a", encoding="utf-8") as out:
             async with sensor:
                 err().print(f"recording {sensor.name} events to {output} (Ctrl-C stops)")
                 deadline = time.monotonic() + duration if duration is not None else None
                 events = sensor.events().__aiter__()
+                waiter: asyncio.Future[Any] | None = None
                 while not stop.is_set() and (count is None or written < count):
                     timeout = None if deadline is None else deadline - time.monotonic()
                     if timeout is not None and timeout <= 0:
                         break
-                    waiter = asyncio.ensure_future(events.__anext__())
-                    stopper = asyncio.ensure_future(stop.wait())
+                    if hold.cgroups:  # held events are asked about again meanwhile
+                        timeout = min(timeout or hold.limits.tick, hold.limits.tick)
+                    waiter = waiter or asyncio.ensure_future(events.__anext__())
+                    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
                     done, _ = await asyncio.wait(
                         {waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                     )
                     stopper.cancel()
                     if waiter not in done:
-                        waiter.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                            await waiter
+                        if hold.cgroups and not stop.is_set():
+                            write(out, hold.tick())
+                            continue  # the same wait goes on
                         break
                     try:
                         event = waiter.result()
                     except StopAsyncIteration:
+                        waiter = None
                         break
-                    if event.container is None:
-                        # as the agent does: a new container's first program rechecks
-                        who = identity.resolve(
-                            event.cgroup_id,
-                            event.process.pid,
-                            recheck=event.type is EventType.EXEC,
-                        )
-                        event = replace(event, container=who.container, workload=who.workload)
-                    mark_runtime_setup(event, identity)  # shown, marked as the runtime's
-                    out.write(json.dumps(event.to_json(), ensure_ascii=True) + "\n")
-                    written += 1
+                    waiter = None
+                    if event.container is not None:  # attributed by its source (adapters)
+                        emit(out, event)
+                    else:
+                        write(out, hold.admit(event, recheck=event.type is EventType.EXEC))
+                if waiter is not None:
+                    waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await waiter
+                write(out, hold.drain())  # nothing recorded is left behind
                 out.flush()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):

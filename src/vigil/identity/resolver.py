@@ -47,6 +47,9 @@ from vigil.models import ContainerInfo
 
 log = logging.getLogger(__name__)
 
+#: the hold's key for a cgroup the tree does not know yet (no path to name it by)
+UNKNOWN_CGROUP = "cgroup-id:"
+
 # Runtimes that name the engine behind a runc root; they beat a layout that only guesses.
 _ENGINE_RUNTIMES = frozenset({"containerd", "docker"})
 _MAX_WARNED = 1024
@@ -210,11 +213,19 @@ class IdentityResolver:
         path = self._tree.path_of(cgroup_id) if self._tree else None
         self._after_scan()
         if path is None:
+            # The tree does not know the event's cgroup (created since the last rescan, which is
+            # rate-limited): the process's own cgroup is asked instead.
             path = self._proc_cgroup_path(pid)
+            inode = self._tree.inode_of(path) if self._tree and path is not None else None
+            if path is not None and inode == cgroup_id:
+                self._tree.remember(cgroup_id, path)  # type: ignore[union-attr]  # new cgroup
+            elif self._unknown_cgroup_may_be_a_container(cgroup_id, path, settle):
+                # The process has gone, or is the runtime on the host whose event carries the
+                # new container's cgroup (runc forking and exec'ing its init into it): its own
+                # cgroup would name the host. Held until a rescan names the cgroup.
+                return replace(host_identity(f"{UNKNOWN_CGROUP}{cgroup_id}"), pending=True)
             if path is None:
                 return host_identity()
-            if self._tree is not None and self._tree.inode_of(path) == cgroup_id:
-                self._tree.remember(cgroup_id, path)  # created since the last scan
         cached = self._by_path.get(path)
         if cached is not None and not (
             (recheck and self._state_appeared(path)) or (settle and cached.pending)
@@ -229,6 +240,19 @@ class IdentityResolver:
         else:
             self._unsettled.pop(path)
         return identity
+
+    def _unknown_cgroup_may_be_a_container(
+        self, cgroup_id: int, proc_path: str | None, settle: bool
+    ) -> bool:
+        """Whether an event whose cgroup the tree does not know, of a process that is not in it
+        (or has gone), may still belong to a container being created."""
+        if settle or not cgroup_id or self._tree is None or not self._roots.present():
+            return False
+        if proc_path is None:
+            return True
+        return parse_container_path(proc_path) is None and not any(
+            self._roots.find(c) for c in plain_candidates(proc_path)
+        )
 
     def _state_appeared(self, path: str) -> bool:
         candidates = self._unsettled.get(path)
