@@ -253,3 +253,25 @@ def test_compose_service_is_the_workload(engine: Engine, request: pytest.Fixture
         engine.remove(container.id)
     assert identity is not None
     assert identity.workload == Workload("shop", "ComposeService", "web", "web")
+
+
+def test_the_runtimes_setup_is_marked_and_the_containers_program_is_not(
+    recording: Recording,
+) -> None:
+    """runc init's work in the new container (before it execs the container's program) is
+    recorded as runtime setup, on every engine; the program and what it runs are not."""
+    events = recording.of(recording.new)
+    setup = [e for e in events if e.get("runtime_setup")]
+    assert setup, "no event of the new container was marked as the runtime's setup"
+    program = next(
+        i
+        for i, e in enumerate(events)
+        if e["type"] == "exec" and e["process"].get("cmdline", "").startswith("sh -c while true")
+    )
+    assert all(not e.get("runtime_setup") for e in events[program:] if e["type"] == "exec")
+    assert not any(
+        e.get("runtime_setup")
+        for e in events
+        if e["process"]["pid"] == events[program]["process"]["pid"]
+        and e["ktime_ns"] >= events[program]["ktime_ns"]
+    )
